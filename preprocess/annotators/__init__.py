@@ -1,0 +1,36 @@
+"""Annotator backends by role and name, imported lazily (GPU backends pull in heavy packages).
+
+``build_annotator(role, name, config)`` is the only way stages get a backend. To add one, add a
+line to ``BACKENDS``: ``(role, name): "module:Class"`` with the module relative to this package.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from .base import ROLES, AnnotationError, Annotator, Clip, Localisation, ObjectTrack, Pose, Segmentation
+
+BACKENDS: dict[tuple[str, str], str] = {
+}
+
+
+def backend_names(role: str) -> list[str]:
+    return sorted(name for r, name in BACKENDS if r == role)
+
+
+def build_annotator(role: str, name: str, config: dict | None = None) -> Annotator:
+    if role not in ROLES:
+        raise ValueError(f"unknown annotator role {role!r}; roles are {ROLES}")
+    try:
+        target = BACKENDS[(role, name)]
+    except KeyError:
+        raise ValueError(f"no {role} backend named {name!r}; choose one of {backend_names(role)}") from None
+    module_name, class_name = target.split(":")
+    cls = getattr(importlib.import_module(f"{__name__}.{module_name}"), class_name)
+    return cls(**(config or {}))
+
+
+__all__ = [
+    "AnnotationError", "Annotator", "BACKENDS", "Clip", "Localisation", "ObjectTrack", "Pose",
+    "Segmentation", "backend_names", "build_annotator",
+]
