@@ -124,6 +124,8 @@ def pack_masks(masks: np.ndarray) -> dict[str, np.ndarray]:
 def unpack_masks(bits: np.ndarray, shape: np.ndarray) -> np.ndarray:
     shape = tuple(int(s) for s in shape)
     count = int(np.prod(shape))
+    if bits.dtype != np.uint8 or bits.size != (count + 7) // 8:
+        raise ValueError(f"{bits.size} packed bytes cannot hold a {shape} mask")
     return np.unpackbits(bits, count=count).astype(bool).reshape(shape)
 
 
