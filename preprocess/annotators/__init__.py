@@ -11,6 +11,8 @@ import importlib
 from .base import ROLES, AnnotationError, Annotator, Clip, Localisation, ObjectTrack, Pose, Segmentation
 
 BACKENDS: dict[tuple[str, str], str] = {
+    ("pose", "sapiens"): "sapiens:SapiensPose",
+    ("depth", "sapiens"): "sapiens:SapiensDepth",
 }
 
 
