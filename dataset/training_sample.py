@@ -1,0 +1,125 @@
+"""One clip -> one training sample: every condition of Animate Anyone 2, aligned pixel for pixel.
+
+Order of operations (all randomness from the one ``rng`` passed in, in a fixed order):
+1. pick the target frames (stride) and the reference frame (whole clip); decode only those;
+2. one crop window around the character, resized to the output size, applied to frames,
+   masks, keypoints and depth alike;
+3. Mf from the character mask (random k_h, k_w in training; h/10, w/10 otherwise);
+   environment = frames * (1 - Mf), taken *before* the scale augmentation;
+4. sometimes (training) the character + objects are scaled about the bottom of the character
+   box and pasted back, so the target's character can be larger than Mf;
+5. objects = target frames * object masks; skeleton images from the keypoints; structured depth
+   = depth inside the binarised skeleton;
+6. the reference character, centre-cropped onto a random background, and its 224 x 224 view.
+
+The sample stays compact (uint8, channels last); :mod:`dataset.batch` turns it into tensors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .agnostic_mask import shape_agnostic_masks
+from .crop import choose_window, crop_images, crop_keypoints, crop_nearest, mask_box
+from .frame_select import frame_indices, reference_index
+from .reference import clip_view, reference_image
+from .sample_config import SampleConfig
+from .scale_aug import Layers, anchor_point, scale_layers
+from .schema import ClipSample, SampleDecodeError
+from .skeleton_render import render_skeletons
+from .struct_depth import structured_depth
+from .video import decode_mp4
+
+GREY = 128  # uint8 stand-in for 0 in [-1, 1]; unpacking multiplies by the mask, giving exact zeros
+
+
+@dataclass
+class TrainingSample:
+    """F frames of H x W. uint8 images are RGB in 0..255; masks are bool."""
+
+    key: str
+    frames: np.ndarray  # uint8 [F, H, W, 3] target (after scale augmentation)
+    environment: np.ndarray  # uint8 [F, H, W, 3] frames before augmentation, GREY under Mf
+    mask: np.ndarray  # bool [F, H, W] shape-agnostic mask Mf
+    character: np.ndarray  # bool [F, H, W] character mask of the target frames
+    objects: np.ndarray  # uint8 [F, H, W, 3] target frames inside the object masks, GREY elsewhere
+    object_mask: np.ndarray  # bool [F, H, W] union of the object masks
+    skeleton: np.ndarray  # uint8 [F, H, W, 3]
+    struct_depth: np.ndarray  # uint8 [F, H, W]: structured depth in [0, 1] times 255
+    reference: np.ndarray  # uint8 [H, W, 3]
+    reference_clip: np.ndarray  # uint8 [224, 224, 3]
+    frame_indices: np.ndarray  # int64 [F] positions in the clip
+    scale: float  # 1.0 when the scale augmentation did not run
+
+
+def _pick_frames(clip: ClipSample, config: SampleConfig, rng: np.random.Generator):
+    total = clip.meta.num_frames
+    try:
+        idx = frame_indices(total, config.frames_per_sample, config.stride, rng)
+    except ValueError as exc:
+        raise SampleDecodeError(clip.key, "mp4", str(exc)) from exc
+    ref = reference_index(total, rng)
+    try:
+        decoded = decode_mp4(clip.video, size=(clip.meta.height, clip.meta.width), indices=[*idx, ref])
+    except Exception as exc:  # PyAV raises many types for broken streams
+        raise SampleDecodeError(clip.key, "mp4", f"cannot decode ({type(exc).__name__}: {exc})") from exc
+    return idx, decoded[:-1], decoded[-1], ref
+
+
+def _crop(clip: ClipSample, idx: np.ndarray, frames: np.ndarray, config: SampleConfig, rng) -> Layers:
+    hw, out = (clip.meta.height, clip.meta.width), config.size
+    box = mask_box(clip.character_mask[idx])
+    if config.train:
+        win = choose_window(hw, out, box, rng, config.crop_zoom, config.crop_margin, config.crop_jitter)
+    else:
+        win = choose_window(hw, out, box, None, (1.0, 1.0), config.crop_margin)
+    return Layers(
+        frames=crop_images(frames, win, out),
+        character=crop_nearest(clip.character_mask[idx], win, out),
+        objects=crop_nearest(clip.object_masks[idx], win, out),
+        keypoints=crop_keypoints(clip.keypoints[idx], win, out),
+        depth=crop_nearest(clip.depth[idx], win, out, frame_hw=hw).astype(np.float32),
+    )
+
+
+def _masked(images: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    return np.where(keep[..., None], images, np.uint8(GREY))
+
+
+def _maybe_scale(layers: Layers, config: SampleConfig, rng) -> tuple[Layers, float]:
+    if not config.train:
+        return layers, 1.0
+    draw, scale = rng.random(), float(rng.uniform(*config.scale_range))
+    if draw >= config.scale_prob or scale == 1.0:
+        return layers, 1.0
+    return scale_layers(layers, scale, anchor_point(layers.character)), scale
+
+
+def build_sample(clip: ClipSample, config: SampleConfig, rng: np.random.Generator) -> TrainingSample:
+    """Every condition for one clip; raises :class:`SampleDecodeError` for unusable clips."""
+    idx, frames, ref_frame, ref = _pick_frames(clip, config, rng)
+    layers = _crop(clip, idx, frames, config, rng)
+    mf = shape_agnostic_masks(layers.character, rng if config.train else None, config.max_blocks)
+    environment = _masked(layers.frames, ~mf)
+    target, scale = _maybe_scale(layers, config, rng)
+    skeleton = render_skeletons(target.keypoints, clip.meta.keypoint_format, config.size, config.min_score)
+    depth01 = structured_depth(target.depth, skeleton)
+    object_mask = target.objects.any(axis=1)
+    reference = reference_image(ref_frame, clip.character_mask[ref], config.size, rng, config.reference_margin)
+    return TrainingSample(
+        key=clip.key,
+        frames=target.frames,
+        environment=environment,
+        mask=mf,
+        character=target.character,
+        objects=_masked(target.frames, object_mask),
+        object_mask=object_mask,
+        skeleton=skeleton,
+        struct_depth=np.rint(depth01 * 255).astype(np.uint8),
+        reference=reference,
+        reference_clip=clip_view(reference),
+        frame_indices=idx,
+        scale=scale,
+    )
