@@ -11,6 +11,14 @@ import importlib
 from .base import ROLES, AnnotationError, Annotator, Clip, Localisation, ObjectTrack, Pose, Segmentation
 
 BACKENDS: dict[tuple[str, str], str] = {
+    ("localise", "oracle"): "oracle:OracleLocalise",
+    ("segment", "oracle"): "oracle:OracleSegment",
+    ("pose", "oracle"): "oracle:OraclePose",
+    ("depth", "oracle"): "oracle:OracleDepth",
+    ("localise", "lite"): "lite:LiteLocalise",
+    ("segment", "lite"): "lite:LiteSegment",
+    ("pose", "lite"): "lite:LitePose",
+    ("depth", "lite"): "lite:LiteDepth",
     ("pose", "sapiens"): "sapiens:SapiensPose",
     ("depth", "sapiens"): "sapiens:SapiensDepth",
 }

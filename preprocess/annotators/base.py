@@ -42,6 +42,10 @@ class Clip:
     video_id: str
     start_frame: int  # first source frame
     sidecar: Path | None = None  # ground-truth sidecar of a synthetic video (oracle backends)
+    # Source frame index of every clip frame (after frame-rate resampling), and the quarter
+    # turns (np.rot90's k) that made the decoded frames upright: how clip pixels map to the source.
+    source_frames: tuple[int, ...] = ()
+    rotation_turns: int = 0
 
     @property
     def num_frames(self) -> int:

@@ -1,0 +1,78 @@
+"""The thin layer between stages and Ray Data: each stage becomes one ``map_batches`` operator.
+
+Stages that hold state (a sandbox child, model weights) run in actor pools
+(``ActorPoolStrategy``; ``setup()`` runs once per actor); qualify, which holds nothing, runs as
+tasks. Batches cross as numpy column dicts built by :mod:`preprocess.rows`, so every block has
+the same schema.
+"""
+
+from __future__ import annotations
+
+import ray
+import ray.data
+
+from .config import PreprocessConfig
+from .rows import batch_from_rows, new_row, normalise, rows_from_batch
+from .stages import AnnotateStage, ClipStage, ProbeStage, QualifyStage
+
+MAX_INPUT_BLOCKS = 1024
+
+
+class RayStage:
+    """Callable class for ``map_batches``: builds the stage and runs ``setup()`` in the actor."""
+
+    def __init__(self, stage_cls, *args):
+        self.stage = stage_cls(*args)
+        self.stage.setup()
+
+    def __call__(self, batch: dict) -> dict:
+        return batch_from_rows(self.stage(rows_from_batch(batch)))
+
+
+def qualify_batch(batch: dict, config) -> dict:
+    return batch_from_rows(QualifyStage(config)(rows_from_batch(batch)))
+
+
+def _actor_stage(ds: ray.data.Dataset, stage_cls, args: tuple, *, batch_size: int, size: int, num_cpus: float,
+                 num_gpus: float = 0.0) -> ray.data.Dataset:
+    return ds.map_batches(
+        RayStage, fn_constructor_args=(stage_cls, *args), batch_size=batch_size, batch_format="numpy",
+        compute=ray.data.ActorPoolStrategy(size=size), num_cpus=num_cpus, num_gpus=num_gpus or None,
+    )
+
+
+def build_dataset(rows: list[dict], config: PreprocessConfig) -> ray.data.Dataset:
+    """catalog rows -> probe -> clips -> annotate -> qualify, as a lazy Ray Dataset."""
+    c = config
+    blocks = max(1, min(len(rows), MAX_INPUT_BLOCKS))
+    ds = ray.data.from_items([normalise(r) for r in rows] or [new_row()], override_num_blocks=blocks)
+    if not rows:
+        ds = ds.limit(0)
+    ds = _actor_stage(ds, ProbeStage, (c.probe, c.clips.min_frames), batch_size=1, size=c.probe.concurrency,
+                      num_cpus=c.probe.num_cpus)
+    ds = _actor_stage(ds, ClipStage, (c.clips,), batch_size=1, size=c.clips.concurrency, num_cpus=c.clips.num_cpus)
+    ds = _actor_stage(ds, AnnotateStage, (c.annotate,), batch_size=c.annotate.batch_size,
+                      size=c.annotate.concurrency, num_cpus=c.annotate.num_cpus, num_gpus=c.annotate.num_gpus)
+    return ds.map_batches(qualify_batch, fn_kwargs={"config": c.qualify}, batch_size=c.annotate.batch_size,
+                          batch_format="numpy", num_cpus=c.qualify.num_cpus)
+
+
+def iter_ray(rows: list[dict], config: PreprocessConfig, holder: dict | None = None):
+    """Rows out of the Ray pipeline as they complete (any order); ``holder['stats']`` gets Ray's stats."""
+    ds = build_dataset(rows, config)
+    for batch in ds.iter_batches(batch_size=8, batch_format="numpy"):
+        yield from rows_from_batch(batch)
+    if holder is not None:
+        holder["stats"] = ds.stats()
+
+
+def init_ray(config: PreprocessConfig) -> bool:
+    """Join ``config.ray.address`` or start a local cluster; True when this call started Ray."""
+    if ray.is_initialized():
+        return False
+    r = config.ray
+    if r.address:
+        ray.init(address=r.address)
+    else:
+        ray.init(num_cpus=r.num_cpus, num_gpus=r.num_gpus, include_dashboard=False)
+    return True

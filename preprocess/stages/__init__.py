@@ -1,0 +1,12 @@
+"""Pipeline stages. Each is a small class: typed config in ``__init__``, ``setup()`` on the
+worker, ``__call__(rows) -> rows`` over lists of :mod:`preprocess.rows` dicts, runnable without
+Ray; :mod:`preprocess.ray_adapter` maps them over a Ray Dataset."""
+
+from .annotate import AnnotateStage
+from .clips import ClipStage
+from .probe import ProbeStage
+from .qualify import QualifyStage
+
+STAGES = (ProbeStage, ClipStage, AnnotateStage, QualifyStage)
+
+__all__ = ["AnnotateStage", "ClipStage", "ProbeStage", "QualifyStage", "STAGES"]

@@ -1,0 +1,128 @@
+"""Annotate stage: the four roles (localise, segment, pose, depth) on a batch of clips.
+
+Backends come from :func:`preprocess.annotators.build_annotator`, one per role, built in
+``setup()`` (once per actor, where weights load). Calls follow the roles' order and each later
+role receives the earlier results as keywords::
+
+    localise(clips)
+    segment(clips, localisations=...)
+    pose(clips, localisations=..., segmentations=...)
+    depth(clips, localisations=..., segmentations=..., poses=...)
+
+A backend that raises :class:`AnnotationError` for a batch is retried clip by clip, so one bad
+clip fails alone. The output row carries the encoded schema-v1 members (mask/pose/depth npz and
+json); the mp4 stays the bytes the clip stage made.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+
+from dataset.schema import ClipMeta, ClipSample, encode_sample
+from dataset.video import decode_mp4
+
+from ..annotators import AnnotationError, Clip, build_annotator
+from ..annotators.base import ROLES
+from ..config import AnnotateConfig
+from ..rows import FAILED, OK, fail
+from ..timeline import rotation_turns
+
+EARLIER = {"localise": (), "segment": ("localisations",), "pose": ("localisations", "segmentations"),
+           "depth": ("localisations", "segmentations", "poses")}
+RESULT_NAME = {"localise": "localisations", "segment": "segmentations", "pose": "poses", "depth": "depths"}
+
+
+def clip_from_row(row: dict) -> Clip:
+    frames = decode_mp4(row["mp4"], size=(row["clip_height"], row["clip_width"]))
+    return Clip(key=row["key"], frames=frames, fps=row["clip_fps"], source=row["source"], video_id=row["video_id"],
+                start_frame=row["start_frame"], source_frames=tuple(json.loads(row["source_frames"])),
+                rotation_turns=rotation_turns(row["rotation"]))
+
+
+def boxes_json(localisation) -> dict:
+    objects = {f"{i}:{t.label}": {str(k): list(map(float, b)) for k, b in t.boxes.items()}
+               for i, t in enumerate(localisation.objects)}
+    return {"person": {str(k): list(map(float, b)) for k, b in localisation.person.items()}, "objects": objects}
+
+
+class AnnotateStage:
+    name = "annotate"
+
+    def __init__(self, config: AnnotateConfig):
+        self.config = config
+        self.annotators = {}
+
+    def setup(self) -> None:
+        for role, backend in self.config.roles().items():
+            self.annotators[role] = build_annotator(role, backend, self.config.backend_config.get(role))
+            self.annotators[role].setup()
+
+    def _run_role(self, role: str, clips: list[Clip], done: dict[str, list]) -> list:
+        """Results for every clip, or an AnnotationError in the place of a clip that failed."""
+        annotator = self.annotators[role]
+        context = {name: done[name] for name in EARLIER[role]}
+        try:
+            return list(annotator(clips, **context))
+        except AnnotationError:
+            if len(clips) == 1:
+                raise
+        out = []
+        for i, clip in enumerate(clips):
+            try:
+                out.append(annotator([clip], **{k: [v[i]] for k, v in context.items()})[0])
+            except AnnotationError as exc:
+                out.append(exc)
+        return out
+
+    def annotate(self, clips: list[Clip]) -> tuple[dict[str, list], list[AnnotationError | None]]:
+        done: dict[str, list] = {}
+        errors: list[AnnotationError | None] = [None] * len(clips)
+        alive = list(range(len(clips)))
+        for role in ROLES:
+            subset = {name: [done[name][i] for i in alive] for name in done}
+            try:
+                results = self._run_role(role, [clips[i] for i in alive], subset)
+            except AnnotationError as exc:
+                results = [exc]
+            for i, result in zip(alive, results):
+                if isinstance(result, AnnotationError):
+                    errors[i] = result
+                done.setdefault(RESULT_NAME[role], [None] * len(clips))[i] = result
+            alive = [i for i in alive if errors[i] is None]
+        return done, errors
+
+    def sample(self, row: dict, clip: Clip, results: dict[str, list], i: int) -> dict:
+        seg, pose = results["segmentations"][i], results["poses"][i]
+        h, w = clip.size
+        meta = ClipMeta(source=row["source"], video_id=row["video_id"], start_frame=row["start_frame"],
+                        num_frames=clip.num_frames, fps=clip.fps, width=w, height=h, keypoint_format=pose.format,
+                        object_labels=list(seg.labels), boxes=boxes_json(results["localisations"][i]),
+                        annotators={r: self.annotators[r].tag for r in ROLES},
+                        extra={"source_frames": list(clip.source_frames), "rotation": row["rotation"]})
+        encoded = encode_sample(ClipSample(
+            key=row["key"], video=row["mp4"], meta=meta, character_mask=seg.character, object_masks=seg.objects,
+            keypoints=np.asarray(pose.keypoints, np.float32), depth=np.asarray(results["depths"][i], np.float32)))
+        return {**row, "json": encoded["json"], "mask_npz": encoded["mask.npz"], "pose_npz": encoded["pose.npz"],
+                "depth_npz": encoded["depth.npz"]}
+
+    def __call__(self, rows: list[dict]) -> list[dict]:
+        if not self.annotators:
+            self.setup()
+        start = time.perf_counter()
+        todo = [i for i, r in enumerate(rows) if r["status"] == OK]
+        clips = [clip_from_row(rows[i]) for i in todo]
+        results, errors = self.annotate(clips) if clips else ({}, [])
+        out = list(rows)
+        for j, i in enumerate(todo):
+            if errors[j] is not None:
+                out[i] = fail(rows[i], FAILED, errors[j].reason, errors[j].detail)
+                continue
+            try:
+                out[i] = self.sample(rows[i], clips[j], results, j)
+            except ValueError as exc:  # arrays that disagree with the clip: the backend's output is unusable
+                out[i] = fail(rows[i], FAILED, "annotation_shape_mismatch", str(exc))
+        share = (time.perf_counter() - start) / max(1, len(todo))
+        return [{**r, "t_annotate": share} if i in todo else r for i, r in enumerate(out)]

@@ -1,0 +1,79 @@
+"""``aa2 preprocess INPUT OUTPUT``: a crawl of videos -> annotated clips in schema-v1 shards, on Ray.
+
+Runs on a local Ray cluster by default, joins one with ``--address``, and works as a
+``ray job submit`` entry point (``python -m tools.preprocess INPUT OUTPUT ...``). Rerunning the
+same command resumes. Settings: ``--config file.yaml`` and ``--set section.field=value``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+import yaml
+
+from preprocess.config import PreprocessConfig, apply_overrides, from_dict
+
+
+def build_config(args: argparse.Namespace) -> PreprocessConfig:
+    config = PreprocessConfig()
+    if args.config:
+        with open(args.config) as f:
+            config = from_dict(yaml.safe_load(f) or {})
+    overrides = list(args.set or [])
+    for role in ("localise", "segment", "pose", "depth"):
+        if getattr(args, role):
+            overrides.append(f"annotate.{role}={getattr(args, role)}")
+    if args.backend:
+        overrides += [f"annotate.{role}={args.backend}" for role in ("localise", "segment", "pose", "depth")]
+    if args.address:
+        overrides.append(f"ray.address={args.address}")
+    if args.num_cpus:
+        overrides.append(f"ray.num_cpus={args.num_cpus}")
+    return apply_overrides(config, overrides)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("input", help="folder (recursive), glob, or manifest (.parquet/.csv/.jsonl with a path column)")
+    parser.add_argument("output", help="output folder: shards/, ledger/, inputs.parquet, summary.json")
+    parser.add_argument("--config", help="YAML with sections probe, clips, annotate, qualify, write, ray")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="override, e.g. clips.target_fps=12")
+    parser.add_argument("--backend", help="one backend for all four annotator roles (oracle, lite, ...)")
+    for role in ("localise", "segment", "pose", "depth"):
+        parser.add_argument(f"--{role}", help=f"{role} backend")
+    parser.add_argument("--address", help="Ray cluster to join ('auto' inside `ray job submit`)")
+    parser.add_argument("--num-cpus", type=int, help="CPUs of the local Ray cluster (default: all cores)")
+    parser.add_argument("--engine", choices=("ray", "local"), default="ray",
+                        help="'local' calls the stages in this process, without Ray")
+
+
+def run(args: argparse.Namespace) -> int:
+    from preprocess.pipeline import run_preprocess
+
+    summary = run_preprocess(args.input, args.output, build_config(args), engine=args.engine)
+    printable = {k: v for k, v in summary.items() if k != "ray_stats"}
+    print(json.dumps(printable, indent=2, sort_keys=True))
+    return 0
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("preprocess", help="videos -> annotated clip shards (Ray Data)",
+                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.preprocess", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
