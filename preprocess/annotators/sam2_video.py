@@ -1,0 +1,97 @@
+"""SAM2.1 video segmentation backend: person and object mask tracks from the localiser's boxes.
+
+Builds ``sam2.build_sam.build_sam2_video_predictor`` from a packaged config (Hydra overrides may
+reshape it) with the checkpoint ``{"model": state_dict}`` loaded strictly, as our in-memory-frames
+subclass (:mod:`preprocess.models.sam2_frames`), without the optional CUDA extension
+(``fill_hole_area=0``). ``sam2`` is imported in ``setup()`` only: it initialises Hydra's global
+state on import.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .base import AnnotationError, Annotator, Clip, Localisation, Segmentation, require_file
+
+log = logging.getLogger(__name__)
+FETCH = "a SAM2.1 checkpoint (e.g. sam2.1_hiera_base_plus.pt) from https://github.com/facebookresearch/sam2#download-checkpoints"
+
+
+@dataclass
+class Sam2Config:
+    checkpoint: str = ""
+    config: str = "configs/sam2.1/sam2.1_hiera_b+.yaml"  # packaged with the sam2 package
+    overrides: list[str] = field(default_factory=list)  # extra Hydra overrides of the model config
+    device: str = "auto"
+    bf16: bool = True
+    chunk: int = 64  # frames resident on the device at once
+    threshold: float = 0.0  # on mask logits
+    min_pixels: int = 16  # a frame whose person mask is smaller counts as empty
+    max_empty_fraction: float = 0.25  # more empty person frames than this: the clip is rejected
+    offload_video_to_cpu: bool = False
+    num_gpus: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.chunk < 2 or not 0 <= self.max_empty_fraction <= 1 or self.min_pixels < 1:
+            raise ValueError("chunk >= 2, 0 <= max_empty_fraction <= 1 and min_pixels >= 1 are required")
+
+
+class Sam2Segmenter(Annotator):
+    role, name, version = "segment", "sam2", "1"
+
+    def __init__(self, **config):
+        self.config = Sam2Config(**config)
+        self.checkpoint = require_file(self.config.checkpoint, "SAM2 weights", FETCH)
+        self.num_gpus = self.config.num_gpus
+        self.predictor = None
+
+    def setup(self) -> None:
+        from sam2.build_sam import build_sam2_video_predictor
+
+        from preprocess.models.device import log_setup_memory, memory_mark, resolve_device
+
+        device = resolve_device(self.config.device)
+        before = memory_mark(device)
+        overrides = [*self.config.overrides, "++model._target_=preprocess.models.sam2_frames.FramesVideoPredictor"]
+        self.predictor = build_sam2_video_predictor(self.config.config, str(self.checkpoint), device=device,
+                                                    hydra_overrides_extra=overrides)
+        self.predictor.fill_hole_area = 0  # hole filling needs sam2's optional CUDA extension
+        log_setup_memory(f"sam2 ({self.config.config})", device, before)
+
+    def __call__(self, clips: list[Clip], localisations: list[Localisation]) -> list[Segmentation | AnnotationError]:
+        if self.predictor is None:
+            self.setup()
+        results = []
+        for clip, loc in zip(clips, localisations, strict=True):
+            try:
+                results.append(self._one(clip, loc))
+            except AnnotationError as err:
+                results.append(err)
+        return results
+
+    def _one(self, clip: Clip, loc: Localisation) -> Segmentation:
+        from preprocess.models.sam2_track import track_clip
+
+        if not loc.person:
+            raise AnnotationError("no_person_box", "the localiser found no person box to prompt with")
+        prompts = {0: dict(loc.person)}
+        prompts.update({i + 1: dict(obj.boxes) for i, obj in enumerate(loc.objects) if obj.boxes})
+        labels = [obj.label for obj in loc.objects if obj.boxes]
+        c = self.config
+        masks = track_clip(self.predictor, clip.frames, prompts, c.chunk, c.threshold, c.bf16, c.offload_video_to_cpu)
+        self._check_person(masks[:, 0])
+        keep = [k for k in range(len(labels)) if masks[:, k + 1].any()]
+        if len(keep) < len(labels):
+            log.info("%s: dropped objects with empty masks: %s", clip.key, sorted(set(labels) - {labels[k] for k in keep}))
+        return Segmentation(character=masks[:, 0], objects=masks[:, [k + 1 for k in keep]], labels=[labels[k] for k in keep])
+
+    def _check_person(self, person: np.ndarray) -> None:
+        area = person.reshape(len(person), -1).sum(axis=1)
+        empty = area < self.config.min_pixels
+        if empty.all():
+            raise AnnotationError("empty_person_mask", "SAM2 found no person pixels on any frame")
+        if empty.mean() > self.config.max_empty_fraction:
+            raise AnnotationError("vanishing_person_mask", f"person mask empty on {int(empty.sum())}/{len(empty)} frames")

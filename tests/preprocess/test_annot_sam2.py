@@ -1,0 +1,108 @@
+"""SAM2 video backend on a tiny random-weight SAM2.1 built from the packaged config."""
+
+import numpy as np
+import pytest
+import torch
+
+from preprocess.annotators import build_annotator
+from preprocess.annotators.base import AnnotationError, Localisation, ObjectTrack
+from preprocess.models.sam2_track import chunk_spans
+
+from .annot_clips import make_clip, to_sample
+
+CONFIG = "configs/sam2.1/sam2.1_hiera_t.yaml"
+# Shrinks hiera-t to ~0.8 M parameters at a 128-pixel input (a global block must not open a stage).
+TINY = [
+    "++model.image_encoder.trunk.embed_dim=8", "++model.image_encoder.trunk.num_heads=1",
+    "++model.image_encoder.trunk.stages=[1,2,1,1]", "++model.image_encoder.trunk.global_att_blocks=[2]",
+    "++model.image_encoder.trunk.window_pos_embed_bkg_spatial_size=[2,2]",
+    "++model.image_encoder.neck.d_model=32", "++model.image_encoder.neck.backbone_channel_list=[64,32,16,8]",
+    "++model.image_encoder.neck.position_encoding.num_pos_feats=32",
+    "++model.memory_attention.d_model=32", "++model.memory_attention.num_layers=1",
+    "++model.memory_attention.layer.d_model=32", "++model.memory_attention.layer.dim_feedforward=32",
+    "++model.memory_attention.layer.self_attention.embedding_dim=32",
+    "++model.memory_attention.layer.self_attention.feat_sizes=[8,8]",
+    "++model.memory_attention.layer.cross_attention.embedding_dim=32",
+    "++model.memory_attention.layer.cross_attention.feat_sizes=[8,8]",
+    "++model.memory_attention.layer.cross_attention.kv_in_dim=16",
+    "++model.memory_encoder.out_dim=16", "++model.memory_encoder.position_encoding.num_pos_feats=16",
+    "++model.memory_encoder.fuser.layer.dim=32", "++model.memory_encoder.in_dim=32",
+    "++model.memory_encoder.mask_downsampler.embed_dim=32", "++model.image_size=128",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    from sam2.build_sam import build_sam2_video_predictor
+
+    torch.manual_seed(0)
+    model = build_sam2_video_predictor(CONFIG, None, device="cpu", hydra_overrides_extra=TINY)
+    path = tmp_path_factory.mktemp("sam2") / "sam2.1_tiny.pt"
+    torch.save({"model": model.state_dict()}, path)  # the layout of the official checkpoints
+    return path
+
+
+def _backend(checkpoint, **kw):
+    backend = build_annotator("segment", "sam2", dict(checkpoint=str(checkpoint), config=CONFIG, overrides=TINY, device="cpu", **kw))
+    backend.setup()
+    return backend
+
+
+def _loc(t):
+    return Localisation(person={0: (16.0, 12.0, 32.0, 37.0)},
+                        objects=[ObjectTrack("ball", {0: (40.0, 30.0, 50.0, 40.0)}), ObjectTrack("ghost", {})])
+
+
+def test_chunk_spans_overlap_by_one_frame():
+    assert chunk_spans(7, 3) == [(0, 3), (2, 5), (4, 7)]
+    assert chunk_spans(3, 8) == [(0, 3)]
+    with pytest.raises(ValueError):
+        chunk_spans(5, 1)
+
+
+def test_masks_carry_across_chunks_into_frames_without_keyframes(checkpoint):
+    clip = make_clip(t=5)
+    # a logit threshold below every logit: every tracked pixel is on, so a frame is empty only
+    # when its track was not carried into its chunk
+    seg = _backend(checkpoint, chunk=3, threshold=-1e9)([clip], [_loc(5)])[0]  # chunks [0, 3), [2, 5)
+    assert seg.character.shape == (5, 48, 64) and seg.objects.shape == (5, 1, 48, 64)
+    assert seg.labels == ["ball"]  # a track without boxes is not prompted
+    assert seg.character.all() and seg.objects.all()
+    to_sample(clip, seg, np.zeros((5, 17, 3), np.float32), np.zeros((5, 1, 1), np.float32), "coco_17")
+
+
+def test_random_weights_track_runs_at_the_real_threshold(checkpoint):
+    clip = make_clip(t=3)
+    out = _backend(checkpoint, chunk=64, max_empty_fraction=1.0)([clip], [_loc(3)])[0]
+    if isinstance(out, AnnotationError):  # random weights may segment nothing; that must be the reason
+        assert out.reason == "empty_person_mask"
+    else:
+        assert out.character.dtype == bool and out.character.shape == (3, 48, 64)
+
+
+def test_empty_and_missing_prompts_are_clip_errors(checkpoint):
+    clip = make_clip(t=3)
+    backend = _backend(checkpoint, threshold=1e9)
+    empty, no_box = backend([clip, clip], [_loc(3), Localisation(person={})])
+    assert isinstance(empty, AnnotationError) and empty.reason == "empty_person_mask"
+    assert isinstance(no_box, AnnotationError) and no_box.reason == "no_person_box"
+
+
+def test_in_memory_state_matches_the_jpeg_folder_state(checkpoint, tmp_path):
+    import cv2
+
+    clip = make_clip(t=2)
+    for i, frame in enumerate(clip.frames):
+        cv2.imwrite(str(tmp_path / f"{i}.jpg"), frame[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 100])
+    predictor = _backend(checkpoint).predictor
+    ours = predictor.init_state_from_frames(torch.from_numpy(clip.frames))
+    stock = predictor.init_state(str(tmp_path))
+    assert ours.keys() == stock.keys()
+    assert ours["images"].shape == stock["images"].shape
+    assert (ours["video_height"], ours["video_width"]) == (stock["video_height"], stock["video_width"])
+    assert (ours["images"] - stock["images"]).abs().mean() < 0.15  # resize filters differ slightly
+
+
+def test_missing_checkpoint_fails_at_construction(tmp_path):
+    with pytest.raises(FileNotFoundError, match="sam2.1_hiera_base_plus"):
+        build_annotator("segment", "sam2", dict(checkpoint=str(tmp_path / "missing.pt")))
