@@ -1,0 +1,164 @@
+"""ReferenceNet-to-DenoisingNet feature fusion through diffusers attention processors.
+
+The ReferenceNet's self-attention layers (attn1) write their inputs into a `ReferenceBank`; the
+DenoisingNet's matching attn1 layers read them and append them to their keys and values, the
+reference tokens being repeated for every frame of the clip. Layers pair up by name (spatial
+layers have the same names in UNet2DConditionModel and UNetMotionModel). The bank travels in
+`cross_attention_kwargs`, so it is an argument of every checkpointed block and a recomputation in
+the backward pass reads the same tokens as the forward pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import torch
+import torch.nn.functional as F
+from diffusers.models.attention_processor import Attention, AttnProcessor2_0
+
+DECODER_PREFIXES = ("mid_block.", "up_blocks.")
+
+
+class ReferenceBank:
+    """Self-attention inputs of one ReferenceNet pass, by layer name ([B, tokens, channels])."""
+
+    def __init__(self) -> None:
+        self._tokens: dict[str, torch.Tensor] = {}
+
+    def write(self, layer: str, tokens: torch.Tensor) -> None:
+        self._tokens[layer] = tokens
+
+    def read(self, layer: str) -> torch.Tensor:
+        if layer not in self._tokens:
+            raise KeyError(f"reference bank holds no tokens for {layer}: the ReferenceNet did not write it")
+        return self._tokens[layer]
+
+    def layers(self) -> list[str]:
+        return list(self._tokens)
+
+
+def spatial_self_attention_layers(unet: torch.nn.Module) -> list[str]:
+    """Names of the spatial attn1 layers (motion-module attention excluded), in execution order."""
+    names = [k.removesuffix(".processor") for k in unet.attn_processors]
+    return [n for n in names if n.endswith("attn1") and ".attentions." in n]
+
+
+def is_decoder_layer(layer: str) -> bool:
+    return layer.startswith(DECODER_PREFIXES)
+
+
+def fused_layers(unet: torch.nn.Module, scope: str) -> list[str]:
+    """Layers that exchange reference tokens: decoder only ("mid_up") or every one ("all")."""
+    layers = spatial_self_attention_layers(unet)
+    return layers if scope == "all" else [n for n in layers if is_decoder_layer(n)]
+
+
+def attention_with_reference(attn: Attention, hidden_states: torch.Tensor, reference: torch.Tensor | None) -> torch.Tensor:
+    """Self-attention whose keys/values also cover `reference` tokens ([B, N, C], B divides batch).
+
+    Without reference tokens this is the arithmetic of diffusers' AttnProcessor2_0 on 3D input,
+    which is what makes the parity tests exact. Reference keys and values are projected once per
+    clip and then repeated per frame instead of projecting F copies.
+    """
+    batch = hidden_states.shape[0]
+    query, key, value = attn.to_q(hidden_states), attn.to_k(hidden_states), attn.to_v(hidden_states)
+    if reference is not None:
+        frames = batch // reference.shape[0]
+        ref_key = attn.to_k(reference).repeat_interleave(frames, dim=0)
+        ref_value = attn.to_v(reference).repeat_interleave(frames, dim=0)
+        key, value = torch.cat([key, ref_key], dim=1), torch.cat([value, ref_value], dim=1)
+    head_dim = key.shape[-1] // attn.heads
+    query, key, value = (t.view(batch, -1, attn.heads, head_dim).transpose(1, 2) for t in (query, key, value))
+    if attn.norm_q is not None:
+        query = attn.norm_q(query)
+    if attn.norm_k is not None:
+        key = attn.norm_k(key)
+    out = F.scaled_dot_product_attention(query, key, value, dropout_p=0.0, is_causal=False)
+    out = out.transpose(1, 2).reshape(batch, -1, attn.heads * head_dim).to(query.dtype)
+    out = attn.to_out[1](attn.to_out[0](out))
+    if attn.residual_connection:
+        out = out + hidden_states
+    return out / attn.rescale_output_factor
+
+
+def _check_plain_self_attention(layer: str, attn: Attention) -> None:
+    if attn.spatial_norm is not None or attn.group_norm is not None or attn.is_cross_attention:
+        raise ValueError(f"{layer} is not a plain self-attention layer; reference fusion cannot use it")
+
+
+class ConditionedAttnProcessor(AttnProcessor2_0):
+    """Stock SDPA attention that accepts (and ignores) the AA2 conditioning kwargs."""
+
+    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None,
+                 reference_bank=None, object_features=None):
+        return super().__call__(attn, hidden_states, encoder_hidden_states, attention_mask, temb)
+
+
+class ReferenceWriteProcessor(ConditionedAttnProcessor):
+    """ReferenceNet attn1: store the layer input in the bank, then attend as usual."""
+
+    def __init__(self, layer: str) -> None:
+        super().__init__()
+        self.layer = layer
+
+    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None,
+                 reference_bank=None, object_features=None):
+        if reference_bank is not None:
+            reference_bank.write(self.layer, hidden_states)
+        return super().__call__(attn, hidden_states, encoder_hidden_states, attention_mask, temb)
+
+
+class ReferenceReadProcessor:
+    """DenoisingNet attn1: attend over its own and the reference tokens, then optionally blend.
+
+    `blend(tokens, object_features)` (spatial blending with object features) runs on the
+    attention output when the layer has one and object features are given.
+    """
+
+    def __init__(self, layer: str, blend: Callable | None = None) -> None:
+        self.layer = layer
+        self.blend = blend
+
+    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None,
+                 reference_bank=None, object_features=None):
+        if encoder_hidden_states is not None or attention_mask is not None or hidden_states.ndim != 3:
+            raise ValueError(f"{self.layer}: reference attention takes [B, N, C] tokens, no mask, no context")
+        reference = reference_bank.read(self.layer) if reference_bank is not None else None
+        out = attention_with_reference(attn, hidden_states, reference)
+        if self.blend is not None and object_features is not None:
+            out = self.blend(out, object_features)
+        return out
+
+
+def _modules_by_name(unet: torch.nn.Module, layers: Iterable[str]) -> dict[str, Attention]:
+    modules = dict(unet.named_modules())
+    return {layer: modules[layer] for layer in layers}
+
+
+def install_reference_writers(reference_unet: torch.nn.Module, layers: list[str]) -> None:
+    """ReferenceNet: writers on `layers`, kwargs-tolerant stock processors everywhere else."""
+    for layer, attn in _modules_by_name(reference_unet, layers).items():
+        _check_plain_self_attention(layer, attn)
+    reference_unet.set_attn_processor({
+        name: ReferenceWriteProcessor(name.removesuffix(".processor"))
+        if name.removesuffix(".processor") in layers else ConditionedAttnProcessor()
+        for name in reference_unet.attn_processors
+    })
+
+
+def install_reference_readers(denoising_unet: torch.nn.Module, layers: list[str],
+                              blends: dict[str, Callable] | None = None) -> None:
+    """DenoisingNet: readers on `layers` (with their blend, if any); motion modules stay stock."""
+    blends = blends or {}
+    for layer, attn in _modules_by_name(denoising_unet, layers).items():
+        _check_plain_self_attention(layer, attn)
+    processors = {}
+    for name, current in denoising_unet.attn_processors.items():
+        layer = name.removesuffix(".processor")
+        if layer in layers:
+            processors[name] = ReferenceReadProcessor(layer, blends.get(layer))
+        elif ".attentions." in layer:
+            processors[name] = ConditionedAttnProcessor()
+        else:
+            processors[name] = current
+    denoising_unet.set_attn_processor(processors)
