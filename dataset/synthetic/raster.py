@@ -86,25 +86,36 @@ def cover_tube(tube: Tube, height: int, width: int):
     return box, inside, depth.astype(np.float32), _shade(tube.colour, normal_dot)
 
 
-def _plane(points: np.ndarray) -> np.ndarray:
-    """Coefficients (a, b, c) of depth = a x + b y + c through the facet's vertices."""
-    design = np.c_[points[:, 0], points[:, 1], np.ones(len(points))]
-    coef, *_ = np.linalg.lstsq(design, points[:, 2], rcond=1e-6)
-    return coef
+def _plane(points: np.ndarray) -> np.ndarray | None:
+    """Coefficients (a, b, c) of depth = a x + b y + c through the facet's vertices, or None
+    for a facet seen edge-on (it covers no area on screen)."""
+    # Newell's normal: robust for any planar polygon, whatever its first three vertices are.
+    nxt = np.roll(points, -1, axis=0)
+    normal = np.array([
+        np.sum((points[:, 1] - nxt[:, 1]) * (points[:, 2] + nxt[:, 2])),
+        np.sum((points[:, 2] - nxt[:, 2]) * (points[:, 0] + nxt[:, 0])),
+        np.sum((points[:, 0] - nxt[:, 0]) * (points[:, 1] + nxt[:, 1])),
+    ])  # fmt: skip
+    if abs(normal[2]) < 1e-6:
+        return None
+    a, b = -normal[0] / normal[2], -normal[1] / normal[2]
+    centre = points.mean(axis=0)
+    return np.array([a, b, centre[2] - a * centre[0] - b * centre[1]])
 
 
 def cover_facet(facet: Facet, height: int, width: int):
     """(box, inside mask, depth, colour) of a facet over its bounding box, or None off-screen."""
     pts = np.asarray(facet.points, np.float64)
     box = _box(pts[:, 0], pts[:, 1], 1.0, height, width)
-    if box is None:
+    plane = _plane(pts)
+    if box is None or plane is None:
         return None
     x0, x1, y0, y1 = box
     local = np.zeros((y1 - y0, x1 - x0), np.uint8)
     # 4 fractional bits keep sub-pixel vertex positions (cv2 fills integer lattices otherwise).
     poly = np.round((pts[:, :2] - [x0, y0]) * 16).astype(np.int32)
     cv2.fillPoly(local, [poly], 1, lineType=cv2.LINE_8, shift=4)
-    a, b, c = _plane(pts)
+    a, b, c = plane
     xs = np.arange(x0, x1, dtype=np.float64)[None, :]
     ys = np.arange(y0, y1, dtype=np.float64)[:, None]
     depth = (a * xs + b * ys + c).astype(np.float32)
@@ -119,10 +130,13 @@ class ZBuffer:
     wall or under the floor is hidden exactly as it would be.
     """
 
-    def __init__(self, colour: np.ndarray, depth: np.ndarray):
+    def __init__(self, colour: np.ndarray, depth: np.ndarray, owner: np.ndarray | None = None):
         self.colour = np.array(colour, dtype=np.uint8, copy=True)
         self.depth = np.array(depth, dtype=np.float32, copy=True)
-        self.owner = np.zeros(self.depth.shape, np.int16)
+        self.owner = np.zeros(self.depth.shape, np.int16) if owner is None else np.array(owner, np.int16, copy=True)
+
+    def copy(self) -> "ZBuffer":
+        return ZBuffer(self.colour, self.depth, self.owner)
 
     @classmethod
     def empty(cls, height: int, width: int) -> "ZBuffer":
@@ -137,9 +151,9 @@ class ZBuffer:
         (x0, x1, y0, y1), inside, depth, colour = cover
         region = (slice(y0, y1), slice(x0, x1))
         nearer = inside & (depth < self.depth[region])
-        self.depth[region][nearer] = depth[nearer]
-        self.colour[region][nearer] = colour[nearer]
-        self.owner[region][nearer] = primitive.owner
+        np.copyto(self.depth[region], depth, where=nearer)
+        np.copyto(self.colour[region], colour, where=nearer[..., None])
+        np.copyto(self.owner[region], np.int16(primitive.owner), where=nearer)
 
     def draw_all(self, primitives) -> "ZBuffer":
         for primitive in primitives:

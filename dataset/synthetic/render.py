@@ -17,7 +17,7 @@ from dataset.synthetic.background import render_backdrop
 from dataset.synthetic.config import SynthConfig
 from dataset.synthetic.figure import OBJECT_BASE, is_character
 from dataset.synthetic.raster import ZBuffer
-from dataset.synthetic.scene import frame_scene, keypoints, plan_video
+from dataset.synthetic.scene import frame_scene, keypoints, plan_video, static_scene
 
 KEYPOINT_FORMAT = OPENPOSE_18.name
 
@@ -72,9 +72,13 @@ def render_video(config: SynthConfig, index: int) -> SynthVideo:
     owners = np.empty((t, h, w), np.int16)
     depth = np.empty((t, h, w), np.float32)
     points = np.empty((t, OPENPOSE_18.num_joints, 3), np.float32)
+    # The camera and the furniture stay put: draw them once, then only what moves per frame.
+    still = ZBuffer(room, room_depth)
+    for prims in static_scene(plan).values():
+        still.draw_all(prims)
     for i in range(t):
-        character, objects, joints = frame_scene(plan, i)
-        buffer = ZBuffer(room, room_depth).draw_all(character)
+        character, objects, joints = frame_scene(plan, i, moving_only=True)
+        buffer = still.copy().draw_all(character)
         for prims in objects.values():
             buffer.draw_all(prims)
         frames[i], owners[i], depth[i] = buffer.colour, buffer.owner, buffer.depth

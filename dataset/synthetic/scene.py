@@ -119,21 +119,31 @@ def frame_pose(plan: VideoPlan, frame: int) -> Pose:
     return carry_box(pose) if "box" in plan.labels else pose
 
 
-def frame_scene(plan: VideoPlan, frame: int) -> tuple[list, dict[str, list], dict[str, np.ndarray]]:
-    """(character primitives, {object label: primitives}, 3D joints) of one frame."""
+def static_scene(plan: VideoPlan) -> dict[str, list]:
+    """{label: primitives} of the objects that stand still (table, chair): the same every frame."""
+    return {
+        prop.label: getattr(props, prop.label)(OBJECT_BASE + k, prop, plan.camera)
+        for k, prop in enumerate(plan.props)
+        if prop.label in SCENE_OBJECTS
+    }
+
+
+def frame_scene(plan: VideoPlan, frame: int, moving_only: bool = False):
+    """(character primitives, {object label: primitives}, 3D joints) of one frame.
+
+    ``moving_only`` leaves out the objects of :func:`static_scene`.
+    """
     pose = frame_pose(plan, frame)
     joints = skeleton(plan.body, pose)
     character = FigureDrawer(plan.body, plan.outfit, plan.camera).tubes(joints)
-    objects = {}
+    objects = {} if moving_only else static_scene(plan)
     for k, prop in enumerate(plan.props):
         owner = OBJECT_BASE + k
         if prop.label in ("ball", "cup"):
             objects[prop.label] = getattr(props, prop.label)(owner, prop, joints, plan.camera)
         elif prop.label == "box":
             objects[prop.label] = props.box(owner, prop, joints, plan.camera, pose.yaw)
-        else:
-            objects[prop.label] = getattr(props, prop.label)(owner, prop, plan.camera)
-    return character, objects, joints
+    return character, {p.label: objects[p.label] for p in plan.props if p.label in objects}, joints
 
 
 def keypoints(plan: VideoPlan, joints: dict[str, np.ndarray], buffer: ZBuffer) -> np.ndarray:
