@@ -1,8 +1,8 @@
 """The thin layer between stages and Ray Data: each stage becomes one ``map_batches`` operator.
 
 Stages that hold state (a sandbox child, model weights) run in actor pools
-(``ActorPoolStrategy``; ``setup()`` runs once per actor); qualify, which holds nothing, runs as
-tasks. Batches cross as numpy column dicts built by :mod:`preprocess.rows`, so every block has
+(``ActorPoolStrategy``; ``setup()`` runs once per actor). Qualify holds nothing but runs in a
+one-actor pool too: a long-lived actor costs one worker start, tasks may start many. Batches cross as numpy column dicts built by :mod:`preprocess.rows`, so every block has
 the same schema.
 """
 
@@ -29,10 +29,6 @@ class RayStage:
         return batch_from_rows(self.stage(rows_from_batch(batch)))
 
 
-def qualify_batch(batch: dict, config) -> dict:
-    return batch_from_rows(QualifyStage(config)(rows_from_batch(batch)))
-
-
 def _actor_stage(ds: ray.data.Dataset, stage_cls, args: tuple, *, batch_size: int, size: int, num_cpus: float,
                  num_gpus: float = 0.0) -> ray.data.Dataset:
     return ds.map_batches(
@@ -53,8 +49,8 @@ def build_dataset(rows: list[dict], config: PreprocessConfig) -> ray.data.Datase
     ds = _actor_stage(ds, ClipStage, (c.clips,), batch_size=1, size=c.clips.concurrency, num_cpus=c.clips.num_cpus)
     ds = _actor_stage(ds, AnnotateStage, (c.annotate,), batch_size=c.annotate.batch_size,
                       size=c.annotate.concurrency, num_cpus=c.annotate.num_cpus, num_gpus=c.annotate.num_gpus)
-    return ds.map_batches(qualify_batch, fn_kwargs={"config": c.qualify}, batch_size=c.annotate.batch_size,
-                          batch_format="numpy", num_cpus=c.qualify.num_cpus)
+    return _actor_stage(ds, QualifyStage, (c.qualify,), batch_size=c.annotate.batch_size, size=1,
+                        num_cpus=c.qualify.num_cpus)
 
 
 def iter_ray(rows: list[dict], config: PreprocessConfig, holder: dict | None = None):

@@ -2,9 +2,10 @@
 
 Rows arrive in any order from the pipeline. A video is complete when all ``clip_count`` of its
 rows (or its single row, for a video without clips) have arrived; only then are its accepted
-clips written, sorted by key, into the open shard. One video's clips never straddle two shards:
-a video that would push the open shard past ``max_shard_bytes`` first closes it. Closing a shard
-commits a ledger part naming the shard and every video it completes.
+clips added to the open shard. One video's clips never straddle two shards: a video that would
+push the open shard past ``max_shard_bytes`` first closes it. A shard's clips are held (as
+compact bytes, at most about one shard) until it closes, then written sorted by key, and a
+ledger part naming the shard and every video it completes is committed.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ class ShardSink:
                                   start_index=self.ledger.next_shard())
         self.pending: dict[str, list[dict]] = defaultdict(list)
         self.in_shard: list[dict] = []  # ledger rows of videos whose clips are in the open shard
+        self.shard_rows: list[dict] = []  # accepted clips of the open shard, held until it closes
         self.without_clips: list[dict] = []
         self.shard_bytes = 0
         self.last_flush = time.monotonic()
@@ -84,18 +86,20 @@ class ShardSink:
         size = sum(_size(r) for r in ok)
         if self.in_shard and self.shard_bytes + size > self.config.max_shard_bytes:
             self.commit_shard()
-        for row in ok:
-            self.writer.write(decode_sample(raw_sample(row)))
+        self.shard_rows += ok
         self.shard_bytes += size
         self.in_shard.append(record)
 
     def commit_shard(self) -> None:
+        """Write the open shard's clips in key order, close its tar, then commit its ledger part."""
         if not self.in_shard:
             return
+        for row in sorted(self.shard_rows, key=lambda r: r["key"]):
+            self.writer.write(decode_sample(raw_sample(row)))
         self.writer.close()  # renames the tar: the shard is whole
         shard = self.writer.written[-1].stem
         self._commit_ledger([{**r, "shard": shard} for r in self.in_shard], shard)
-        self.in_shard, self.shard_bytes = [], 0
+        self.in_shard, self.shard_rows, self.shard_bytes = [], [], 0
 
     def _commit_ledger(self, records: list[dict], shard: str) -> None:
         rows = records + self.without_clips

@@ -57,7 +57,7 @@ class ClipStage:
             out.append({**row, **{k: v for k, v in clip.items() if k != "source_frames"},
                         "key": clip_key(row["video_id"], clip["start_frame"]), "clip_count": len(answer["clips"]),
                         "source_frames": json.dumps(clip["source_frames"]), "clip_fps": answer["fps"],
-                        "t_clips": elapsed if i == 0 else 0.0})
+                        "t_clips": elapsed if i == 0 else 0.0, "t_probe": row["t_probe"] if i == 0 else 0.0})
         return out
 
     def __call__(self, rows: list[dict]) -> list[dict]:
