@@ -2,7 +2,7 @@
 
 Columns: the frame; the masks (character and each object in its own colour) over a dimmed
 frame; the OpenPose-18 skeleton over the frame (filled joints are visible, hollow ones hidden);
-the depth map (near = warm). One row per chosen frame, a title line on top.
+the depth map (near = warm, stretched over the character and objects). One row per chosen frame, a title line on top.
 """
 
 from __future__ import annotations
@@ -52,14 +52,15 @@ def _skeleton_tile(frame: np.ndarray, points: np.ndarray, fmt_name: str, factor:
     return tile
 
 
-def _depth_tiles(depth: np.ndarray) -> np.ndarray:
+def _depth_tiles(depth: np.ndarray, foreground: np.ndarray) -> np.ndarray:
+    """Depth as colour (near = warm), stretched over the character's and objects' depth range so
+    that which limb is in front shows; the room beyond that range saturates."""
     finite = np.isfinite(depth)
-    values = depth[finite] if finite.any() else np.zeros(1, np.float32)
-    # Histogram-equalised: the character spans centimetres next to metres of room, and both
-    # should show their ordering (near = warm).
-    levels = np.quantile(values, np.linspace(0.0, 1.0, 257))
-    near = np.interp(np.where(finite, depth, levels[-1]), levels, np.linspace(1.0, 0.0, 257))
-    codes = np.where(finite, 255 * near, 0).astype(np.uint8)
+    values = depth[finite & foreground] if (finite & foreground).any() else depth[finite]
+    lo, hi = (np.percentile(values, [1, 99]) if values.size else (0.0, 1.0))
+    pad = max(0.25 * (hi - lo), 1e-3)
+    near = np.clip((hi + pad - np.where(finite, depth, hi + pad)) / (hi - lo + 2 * pad), 0.0, 1.0)
+    codes = (255 * near).astype(np.uint8)
     return np.stack([cv2.applyColorMap(c, cv2.COLORMAP_TURBO)[..., ::-1] for c in codes])
 
 
@@ -80,7 +81,8 @@ def contact_sheet(video, path, frames=None, min_tile: int = 192) -> Path:
     indices = [int(i) for i in (frames if frames is not None else sorted(set(default)))]
     factor = max(1, int(np.ceil(min_tile / h)))
     pixels = video.frames if video.frames is not None else np.full((t, h, w, 3), 90, np.uint8)
-    depth = _depth_tiles(video.depth[indices])
+    foreground = video.character_mask[indices] | video.object_masks[indices].any(axis=1)
+    depth = _depth_tiles(video.depth[indices], foreground)
     rows = []
     for n, i in enumerate(indices):
         frame = _up(pixels[i], factor)

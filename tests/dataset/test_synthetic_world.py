@@ -76,3 +76,12 @@ def test_restricting_motions_and_objects_is_obeyed():
 def test_config_rejects_nonsense(bad):
     with pytest.raises(ValueError):
         SynthConfig(**bad)
+
+
+def test_keypoints_off_frame_are_hidden():
+    # A frame narrower than the body: hands and shoulders fall outside it.
+    video = render_video(SynthConfig(height=128, width=16, num_frames=3, motions=("dance",), objects=()), 0)
+    x, y, vis = video.keypoints[..., 0], video.keypoints[..., 1], video.keypoints[..., 2]
+    outside = (np.round(x) < 0) | (np.round(x) >= 16) | (np.round(y) < 0) | (np.round(y) >= 128)
+    assert outside.any() and not vis[outside].any()
+    assert vis[~outside].any()
