@@ -19,6 +19,8 @@ BACKENDS: dict[tuple[str, str], str] = {
     ("segment", "lite"): "lite:LiteSegment",
     ("pose", "lite"): "lite:LitePose",
     ("depth", "lite"): "lite:LiteDepth",
+    ("localise", "vlm"): "vlm:VlmLocaliser",
+    ("localise", "manual"): "vlm:ManualLocaliser",
     ("segment", "sam2"): "sam2_video:Sam2Segmenter",
     ("pose", "sapiens"): "sapiens:SapiensPose",
     ("depth", "sapiens"): "sapiens:SapiensDepth",

@@ -1,0 +1,141 @@
+"""Localise backends: a VLM (Qwen2.5-VL default, Qwen3-VL alternative) and a manual boxes file.
+
+Boxes of the person and of the objects it interacts with, on a few evenly spaced keyframes per
+clip. All keyframes of all clips in a call go to the model as one batch. A manual boxes file
+(:mod:`preprocess.models.manual_boxes`), when given, wins for every clip it covers.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .base import AnnotationError, Annotator, Clip, Localisation, ObjectTrack, require_file
+
+log = logging.getLogger(__name__)
+FETCH = {
+    "qwen2_5_vl": "a Qwen2.5-VL model folder (e.g. Qwen/Qwen2.5-VL-7B-Instruct from https://huggingface.co)",
+    "qwen3_vl": "a Qwen3-VL model folder (e.g. Qwen/Qwen3-VL-8B-Instruct from https://huggingface.co)",
+}
+
+
+@dataclass
+class VlmConfig:
+    model: str = ""  # local folder with config.json, weights and processor files
+    family: str = "qwen2_5_vl"
+    manual_boxes: str | None = None
+    num_keyframes: int = 3
+    batch_size: int = 8  # images per generate() call
+    max_new_tokens: int = 256
+    max_pixels: int | None = 512 * 28 * 28  # caps the image tokens per keyframe
+    device: str = "auto"
+    dtype: str = "bfloat16"
+    num_gpus: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.family not in FETCH:
+            raise ValueError(f"unknown VLM family {self.family!r}; expected one of {sorted(FETCH)}")
+        if self.num_keyframes < 1 or self.batch_size < 1:
+            raise ValueError("num_keyframes and batch_size must be >= 1")
+
+
+def keyframes(num_frames: int, count: int) -> list[int]:
+    return sorted({int(round(v)) for v in np.linspace(0, num_frames - 1, min(count, num_frames))})
+
+
+def tracks_from_keyframes(per_frame: dict[int, list]) -> list[ObjectTrack]:
+    """Group detections by label across keyframes; repeats of a label in one frame get _2, _3."""
+    tracks: dict[str, dict[int, tuple]] = {}
+    for frame, detections in sorted(per_frame.items()):
+        seen: dict[str, int] = {}
+        for det in detections:
+            seen[det.label] = seen.get(det.label, 0) + 1
+            name = det.label if seen[det.label] == 1 else f"{det.label}_{seen[det.label]}"
+            tracks.setdefault(name, {})[frame] = det.box
+    return [ObjectTrack(label, boxes) for label, boxes in tracks.items()]
+
+
+class _ManualMixin:
+    manual = None
+
+    def _load_manual(self, path: str | None) -> None:
+        from preprocess.models.manual_boxes import ManualBoxes
+
+        self.manual = ManualBoxes(require_file(path, "manual boxes file", "the JSON boxes file named in the config")) if path else None
+
+    def _manual(self, clip: Clip) -> Localisation | None:
+        found = self.manual.for_clip(clip.video_id, clip.start_frame, clip.num_frames, clip.size) if self.manual else None
+        if found is None:
+            return None
+        person, objects = found
+        if not person:
+            return AnnotationError("no_person_found", "the manual boxes give no person box in this clip")
+        return Localisation(person=person, objects=[ObjectTrack(label, boxes) for label, boxes in objects])
+
+
+class ManualLocaliser(_ManualMixin, Annotator):
+    role, name, version = "localise", "manual", "1"
+
+    def __init__(self, boxes: str = "", num_gpus: float = 0.0):
+        self._load_manual(boxes or None)
+        if self.manual is None:
+            raise FileNotFoundError("manual boxes file: no path given in the config")
+        self.num_gpus = num_gpus
+
+    def __call__(self, clips: list[Clip]) -> list[Localisation | AnnotationError]:
+        return [self._manual(c) or AnnotationError("no_manual_boxes", f"no boxes for {c.video_id} in this span") for c in clips]
+
+
+class VlmLocaliser(_ManualMixin, Annotator):
+    role, name, version = "localise", "vlm", "1"
+
+    def __init__(self, **config):
+        self.config = VlmConfig(**config)
+        folder = require_file(self.config.model, f"{self.config.family} weights", FETCH[self.config.family])
+        require_file(Path(folder) / "config.json", f"{self.config.family} config", FETCH[self.config.family])
+        self._load_manual(self.config.manual_boxes)
+        self.num_gpus = self.config.num_gpus
+        self.vlm = None
+
+    def setup(self) -> None:
+        from preprocess.models.device import log_setup_memory, memory_mark, resolve_device, resolve_dtype
+        from preprocess.models.vlm import GroundingVLM
+
+        device = resolve_device(self.config.device)
+        before = memory_mark(device)
+        c = self.config
+        self.vlm = GroundingVLM(c.model, c.family, device, resolve_dtype(c.dtype), c.max_new_tokens, c.max_pixels)
+        log_setup_memory(f"vlm {c.family} ({Path(c.model).name})", device, before)
+
+    def __call__(self, clips: list[Clip]) -> list[Localisation | AnnotationError]:
+        results: list = [self._manual(c) for c in clips]
+        todo = [(i, f) for i, c in enumerate(clips) if results[i] is None for f in keyframes(c.num_frames, self.config.num_keyframes)]
+        if todo and self.vlm is None:
+            self.setup()
+        answers = []
+        for s in range(0, len(todo), self.config.batch_size):
+            batch = todo[s : s + self.config.batch_size]
+            answers += self.vlm.ask([clips[i].frames[f] for i, f in batch])
+        per_clip: dict[int, dict[int, object]] = {}
+        for (i, f), answer in zip(todo, answers):
+            per_clip.setdefault(i, {})[f] = answer
+        for i, frames in per_clip.items():
+            results[i] = self._localise(clips[i], frames)
+        return results
+
+    def _localise(self, clip: Clip, answers: dict) -> Localisation | AnnotationError:
+        from preprocess.models.vlm_parse import parse_grounding, split_person
+
+        person, objects = {}, {}
+        for frame, answer in answers.items():
+            box, found = split_person(parse_grounding(answer.text, self.config.family, clip.size, answer.model_hw))
+            if box is not None:
+                person[frame] = box
+            objects[frame] = found
+        if not person:
+            log.debug("%s: no person in answers %s", clip.key, [a.text[:80] for a in answers.values()])
+            return AnnotationError("no_person_found", f"no person box on keyframes {sorted(answers)}")
+        return Localisation(person=person, objects=tracks_from_keyframes(objects))

@@ -1,0 +1,65 @@
+"""Batched grounding with Qwen2.5-VL / Qwen3-VL through transformers, on local weights only.
+
+``GroundingVLM.ask(images)`` puts one image per chat in a single left-padded batch, generates
+greedily, and returns each answer with the size of the image as the model saw it (needed for
+Qwen2.5-VL, whose boxes are in pixels of that resized image).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+PROMPT = (
+    "Locate the main person in this image and every object the person holds, carries, rides, pushes or "
+    "touches. Answer with JSON only: a list of {\"bbox_2d\": [x1, y1, x2, y2], \"label\": \"name\"}. "
+    "Use the label \"person\" for the person. If the person touches nothing, list only the person."
+)
+
+FAMILIES = {
+    "qwen2_5_vl": "Qwen2_5_VLForConditionalGeneration",
+    "qwen3_vl": "Qwen3VLForConditionalGeneration",
+}
+
+
+@dataclass
+class Answer:
+    text: str
+    model_hw: tuple[int, int]  # (height, width) of the image the model saw
+
+
+class GroundingVLM:
+    def __init__(self, path: str, family: str, device: torch.device, dtype: torch.dtype,
+                 max_new_tokens: int = 256, max_pixels: int | None = None, prompt: str = PROMPT):
+        import transformers
+
+        if family not in FAMILIES:
+            raise ValueError(f"unknown VLM family {family!r}; expected one of {sorted(FAMILIES)}")
+        self.family, self.device, self.prompt, self.max_new_tokens = family, device, prompt, max_new_tokens
+        self.processor = transformers.AutoProcessor.from_pretrained(path)
+        self.processor.tokenizer.padding_side = "left"  # decoder-only batching pads on the left
+        self.size = None  # the processor's own pixel budget per image unless capped
+        if max_pixels is not None:
+            self.size = {**dict(self.processor.image_processor.size), "longest_edge": max_pixels}
+        model_cls = getattr(transformers, FAMILIES[family])
+        self.model = model_cls.from_pretrained(path, dtype=dtype).to(device).eval()
+
+    def _inputs(self, images: list[np.ndarray]):
+        from PIL import Image
+
+        chat = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": self.prompt}]}]
+        text = self.processor.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
+        pil = [Image.fromarray(np.ascontiguousarray(im)) for im in images]
+        extra = {"size": self.size} if self.size else {}
+        return self.processor(text=[text] * len(pil), images=pil, return_tensors="pt", padding=True, **extra).to(self.device)
+
+    @torch.inference_mode()
+    def ask(self, images: list[np.ndarray]) -> list[Answer]:
+        inputs = self._inputs(images)
+        out = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False)
+        texts = self.processor.batch_decode(out[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
+        patch = int(self.processor.image_processor.patch_size)
+        grids = inputs["image_grid_thw"].tolist()
+        return [Answer(t, (g[1] * patch, g[2] * patch)) for t, g in zip(texts, grids)]
