@@ -6,6 +6,11 @@ temporal layers only. ReferenceNet parameters that run after its last bank write
 self-attention's projections, cross-attention, feed-forward, conv_out) cannot influence the
 loss; they are left frozen so that no parameter of a trained group lacks a gradient (which DDP
 would otherwise report as unused).
+
+With a single image-embedding token (CLIP's pooled projection, [B, 1, D]), cross-attention's
+softmax is over one key and is identically 1: to_q, to_k and norm2 of every attn2 then receive
+an exactly-zero gradient. They are kept in the groups (zero-gradient steps leave them unchanged
+except for weight decay); pass `weight_decay=0` for them or use several image tokens.
 """
 
 from __future__ import annotations

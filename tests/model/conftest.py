@@ -23,7 +23,8 @@ def make_inputs(batch: int = BATCH, frames: int = FRAMES, size: int = LATENT, em
         "noisy_latents": rand(batch, 4, frames, size, size),
         "timesteps": torch.tensor([17, 503, 999][:batch]),
         "ref_latents": rand(batch, 4, size, size),
-        "image_embeds": rand(batch, 1, embed_dim),
+        # Two tokens: over a single key, softmax is 1 and cross-attention's to_q/to_k get no gradient.
+        "image_embeds": rand(batch, 2, embed_dim),
         "skeleton": rand(batch, 3, frames, 8 * size, 8 * size),
     }
     if not reference:
