@@ -53,6 +53,7 @@ class Outfit:
     shirt: tuple[int, int, int]
     bottom: tuple[int, int, int]
     shoes: tuple[int, int, int]
+    long_hair: bool = False
 
 
 @dataclass

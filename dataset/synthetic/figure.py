@@ -115,6 +115,10 @@ class FigureDrawer:
                        j["head"] + 0.3 * r * up - 0.3 * r * face, 0.98 * r, 0.98 * r),
         ]  # fmt: skip
         tubes += [self._tube("eyes", _EYE, j[f"{s}_eye"], j[f"{s}_eye"], 0.14 * r, 0.14 * r) for s, _ in SIDES]
+        if o.long_hair:
+            # Far enough behind the head that the face and neck stay in front of it.
+            top, low = j["head"] - 0.6 * r * face + 0.1 * r * up, j["neck"] - 0.6 * r * face - 0.6 * r * up
+            tubes.append(self._tube("hair", o.hair, top, low, 0.98 * r, 0.8 * r, caps=False))
         return tubes
 
     def _limbs(self, j) -> list[Tube]:

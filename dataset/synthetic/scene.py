@@ -10,7 +10,7 @@ subset (the character alone, the table alone) and compare.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -105,11 +105,12 @@ def plan_video(config: SynthConfig, index: int) -> VideoPlan:
     body, outfit = sample_body(rng), sample_outfit(rng)
     held = _held_prop(rng, config, style, body)
     scene = _scene_props(rng, config, held is not None and held.label == "box")
+    camera, backdrop = _camera(rng, config, body, any(p.label == "table" for p in scene)), sample_backdrop(rng)
+    outfit = replace(outfit, long_hair=bool(rng.uniform() < 0.4))
     return VideoPlan(
         name=config.video_name(index), seed=config.seed, index=index, height=config.height,
         width=config.width, num_frames=config.num_frames, fps=config.fps, style=style, body=body,
-        outfit=outfit, camera=_camera(rng, config, body, any(p.label == "table" for p in scene)),
-        backdrop=sample_backdrop(rng),
+        outfit=outfit, camera=camera, backdrop=backdrop,
         props=tuple(([held] if held else []) + scene),
     )  # fmt: skip
 
