@@ -61,7 +61,7 @@ class Sam2Segmenter(Annotator):
         self.predictor.fill_hole_area = 0  # hole filling needs sam2's optional CUDA extension
         log_setup_memory(f"sam2 ({self.config.config})", device, before)
 
-    def __call__(self, clips: list[Clip], localisations: list[Localisation]) -> list[Segmentation | AnnotationError]:
+    def __call__(self, clips: list[Clip], localisations: list[Localisation], **_) -> list[Segmentation | AnnotationError]:
         if self.predictor is None:
             self.setup()
         results = []

@@ -102,7 +102,7 @@ class SapiensPose(_SapiensBase):
 
     role, name, task = "pose", "sapiens", "pose"
 
-    def __call__(self, clips: list[Clip], segmentations: list[Segmentation]) -> list[Pose | AnnotationError]:
+    def __call__(self, clips: list[Clip], segmentations: list[Segmentation], **_) -> list[Pose | AnnotationError]:
         return self._each(clips, segmentations, self._one)
 
     def _one(self, clip: Clip, seg: Segmentation) -> Pose:
@@ -120,7 +120,7 @@ class SapiensDepth(_SapiensBase):
 
     role, name, task = "depth", "sapiens", "depth"
 
-    def __call__(self, clips: list[Clip], segmentations: list[Segmentation]) -> list[np.ndarray | AnnotationError]:
+    def __call__(self, clips: list[Clip], segmentations: list[Segmentation], **_) -> list[np.ndarray | AnnotationError]:
         return self._each(clips, segmentations, self._one)
 
     def _one(self, clip: Clip, seg: Segmentation) -> np.ndarray:

@@ -67,7 +67,10 @@ class _ManualMixin:
         self.manual = ManualBoxes(require_file(path, "manual boxes file", "the JSON boxes file named in the config")) if path else None
 
     def _manual(self, clip: Clip) -> Localisation | None:
-        found = self.manual.for_clip(clip.video_id, clip.start_frame, clip.num_frames, clip.size) if self.manual else None
+        if self.manual is None:
+            return None
+        source = list(clip.source_frames) or list(range(clip.start_frame, clip.start_frame + clip.num_frames))
+        found = self.manual.for_clip(clip.video_id, source, clip.size, clip.rotation_turns)
         if found is None:
             return None
         person, objects = found

@@ -64,7 +64,7 @@ def test_masks_carry_across_chunks_into_frames_without_keyframes(checkpoint):
     clip = make_clip(t=5)
     # a logit threshold below every logit: every tracked pixel is on, so a frame is empty only
     # when its track was not carried into its chunk
-    seg = _backend(checkpoint, chunk=3, threshold=-1e9)([clip], [_loc(5)])[0]  # chunks [0, 3), [2, 5)
+    seg = _backend(checkpoint, chunk=3, threshold=-1e9)([clip], localisations=[_loc(5)])[0]  # chunks [0, 3), [2, 5)
     assert seg.character.shape == (5, 48, 64) and seg.objects.shape == (5, 1, 48, 64)
     assert seg.labels == ["ball"]  # a track without boxes is not prompted
     assert seg.character.all() and seg.objects.all()

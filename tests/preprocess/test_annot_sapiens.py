@@ -86,8 +86,11 @@ def test_pose_and_depth_make_a_schema_v1_sample(weights):
     clip = make_clip(t=4)
     seg = person_segmentation(clip, empty_frames=(2,))
     cfg = dict(input_hw=INPUT_HW, num_heads=2, device="cpu", dtype="float32", batch_size=2, format="coco_17")
-    pose = build_annotator("pose", "sapiens", dict(checkpoint=str(weights["pose"][0]), **cfg))([clip], [seg])[0]
-    depth = build_annotator("depth", "sapiens", dict(checkpoint=str(weights["depth"][0]), depth_scale=0.5, **cfg))([clip], [seg])[0]
+    # called as the annotate stage calls them: earlier roles' results as keywords
+    pose = build_annotator("pose", "sapiens", dict(checkpoint=str(weights["pose"][0]), **cfg))(
+        [clip], localisations=[None], segmentations=[seg])[0]
+    depth = build_annotator("depth", "sapiens", dict(checkpoint=str(weights["depth"][0]), depth_scale=0.5, **cfg))(
+        [clip], localisations=[None], segmentations=[seg], poses=[pose])[0]
     assert pose.format == "coco_17" and pose.keypoints.shape == (4, 17, 3) and pose.keypoints.dtype == np.float32
     kp = pose.keypoints
     assert (kp[2, :, 2] == 0).all() and (kp[[0, 1, 3], :, 2] >= 0).all()

@@ -8,6 +8,8 @@ import torch
 
 from preprocess.annotators import build_annotator
 from preprocess.annotators.base import AnnotationError, Localisation
+from preprocess.models.boxes import mask_to_box
+from preprocess.models.manual_boxes import rotate_relative_box
 from preprocess.models.vlm import Answer, GroundingVLM
 from preprocess.models.vlm_parse import extract_objects, parse_grounding, split_person
 
@@ -101,9 +103,9 @@ def test_localise_turns_answers_into_keyframe_tracks(folders):
 
 def test_manual_boxes_override_the_vlm(folders, tmp_path):
     manual = tmp_path / "boxes.json"
-    manual.write_text(json.dumps({"v0": {"102": {"person": [0.25, 0.25, 0.5, 1.0], "objects": [{"label": "ball", "box": [0.5, 0.5, 0.75, 0.75]}]}}}))
+    manual.write_text(json.dumps({"v0": {"107": {"person": [0.25, 0.25, 0.5, 1.0], "objects": [{"label": "ball", "box": [0.5, 0.5, 0.75, 0.75]}]}}}))
     covered = make_clip(t=5, key="v0_000100")
-    covered.start_frame = 100
+    covered.start_frame, covered.source_frames = 100, (100, 103, 106, 109, 112)  # resampled: 107 shows as frame 2
     other = make_clip(t=5, key="v1_000000")
     cfg = dict(model=str(folders["qwen3_vl"]), family="qwen3_vl", manual_boxes=str(manual), num_keyframes=1, max_new_tokens=4,
                device="cpu", dtype="float32")
@@ -113,6 +115,17 @@ def test_manual_boxes_override_the_vlm(folders, tmp_path):
     assert isinstance(second, AnnotationError) and second.reason == "no_person_found"  # fell through to the VLM
     only_manual = build_annotator("localise", "manual", dict(boxes=str(manual)))([covered, other])
     assert only_manual[0].person == first.person and only_manual[1].reason == "no_manual_boxes"
+
+
+@pytest.mark.parametrize("turns", [0, 1, 2, 3])
+def test_manual_boxes_turn_with_the_clip(turns):
+    mask = np.zeros((40, 100), bool)
+    mask[4:20, 10:30] = True  # box (10, 4, 30, 20) of a 100 x 40 frame
+    turned = np.rot90(mask, k=turns)
+    h, w = turned.shape
+    expected = mask_to_box(turned)
+    got = rotate_relative_box((0.1, 0.1, 0.3, 0.5), turns)
+    assert (got[0] * w, got[1] * h, got[2] * w, got[3] * h) == pytest.approx(expected)
 
 
 def test_missing_weights_fail_at_construction(tmp_path):
