@@ -3,7 +3,9 @@ resize sizes, display rotation.
 
 Resampling works on presentation timestamps, so variable-frame-rate sources come out at a
 constant rate: target frame ``j`` (time ``t0 + j / fps``) takes the first source frame whose
-timestamp reaches ``t0 + j / fps - tolerance``; a long gap repeats the frame before it.
+timestamp reaches ``t0 + j / fps`` less half a source frame; a gap in the source is filled by
+repeating the frame that ends it. This needs no look-ahead, so frames are decoded and dropped as
+they stream by.
 """
 
 from __future__ import annotations

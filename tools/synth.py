@@ -40,6 +40,7 @@ def register(subparsers) -> None:
     p.add_argument("--fps", type=float, default=_DEFAULTS["fps"], help="frame rate")
     p.add_argument("--motions", type=_names, default=MOTIONS, help=f"comma list from {','.join(MOTIONS)}")
     p.add_argument("--objects", type=_names, default=OBJECTS, help=f"comma list from {','.join(OBJECTS)}")
+    p.add_argument("--workers", type=int, default=1, help="render videos in this many processes")
     p.add_argument("--preview", action="store_true", help="also write contact sheets to OUT/previews/")
     p.set_defaults(func=run)
 
@@ -63,8 +64,11 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"aa2 synth: {exc}")
         return 2
+    if args.workers < 1:
+        print(f"aa2 synth: --workers must be >= 1, got {args.workers}")
+        return 2
     start = time.perf_counter()
-    manifest = write_crawl(args.out, config)
+    manifest = write_crawl(args.out, config, workers=args.workers)
     seconds = time.perf_counter() - start
     rows = pq.read_table(manifest).to_pylist()
     print(f"wrote {len(rows)} synthetic videos ({config.height}x{config.width}, {config.num_frames} frames "

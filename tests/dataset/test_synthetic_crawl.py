@@ -62,11 +62,12 @@ def test_sidecar_for_finds_crawl_videos_only(crawl, tmp_path):
     assert sidecar_for(stray) is None
 
 
-def test_rewriting_a_crawl_gives_identical_files(crawl, tmp_path):
+def test_rewriting_a_crawl_in_parallel_gives_identical_files(crawl, tmp_path):
     out, manifest = crawl
-    again = write_crawl(tmp_path, CONFIG)
+    again = write_crawl(tmp_path, CONFIG, workers=2)
     for row in pq.read_table(manifest).to_pylist():
         assert (out / row["sidecar"]).read_bytes() == (tmp_path / row["sidecar"]).read_bytes()
+        assert (out / row["path"]).read_bytes() == (tmp_path / row["path"]).read_bytes()
     assert not list(tmp_path.rglob(".*tmp*"))
     assert pq.read_table(again).equals(pq.read_table(manifest))
 
