@@ -24,6 +24,8 @@ BACKENDS: dict[tuple[str, str], str] = {
     ("segment", "sam2"): "sam2_video:Sam2Segmenter",
     ("pose", "sapiens"): "sapiens:SapiensPose",
     ("depth", "sapiens"): "sapiens:SapiensDepth",
+    ("pose", "sapiens2"): "sapiens2:Sapiens2Pose",
+    ("depth", "sapiens2"): "sapiens2:Sapiens2Depth",
 }
 
 

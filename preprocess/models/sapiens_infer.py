@@ -1,7 +1,7 @@
 """Batched top-down inference for Sapiens-shaped models, pre- and post-processing on the device.
 
 Works for any callable mapping normalised crops [B, 3, h, w] to heatmaps [B, K, h/4, w/4] (pose)
-or to a map [B, C, h', w'] whose first channel is depth: our own modules, Sapiens-Lite TorchScript
+or to maps [B, C, h', w'] with depth in one channel: our own modules, Sapiens-Lite TorchScript
 exports and transformers' Sapiens2 models (through a small adapter in the backend). Frames go to
 the device as uint8; crops are cut with ``grid_sample``; heatmaps are decoded there; only the
 final keypoints or depth maps come back to the host.
@@ -54,14 +54,15 @@ class TopdownRunner:
             out.append(torch.cat([xy, score.unsqueeze(-1)], dim=-1).cpu())
         return torch.cat(out).numpy().astype(np.float32)
 
-    def depth(self, frames: np.ndarray, boxes: np.ndarray, masks: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
-        """Relative depth [T, oh, ow] on the person region, NaN outside the person mask."""
+    def depth(self, frames: np.ndarray, boxes: np.ndarray, masks: np.ndarray, out_hw: tuple[int, int],
+              channel: int = 0) -> np.ndarray:
+        """Relative depth [T, oh, ow] (output ``channel``) on the person region, NaN outside the person mask."""
         fh, fw = frames.shape[1:3]
         sy, sx = out_hw[0] / fh, out_hw[1] / fw
         out = []
         for s in range(0, len(frames), self.batch_size):
             x, crops = self._inputs(frames[s : s + self.batch_size], boxes[s : s + self.batch_size])
-            pred = self.forward(x)[:, :1]
+            pred = self.forward(x)[:, channel : channel + 1]
             scaled = torch.stack([(crops[:, 0] + 0.5) * sx - 0.5, (crops[:, 1] + 0.5) * sy - 0.5,
                                   crops[:, 2] * sx, crops[:, 3] * sy], dim=1)
             depth = paste_crops(pred, scaled, out_hw)[:, 0]
