@@ -127,7 +127,10 @@ class FigureDrawer:
         legs = {"trousers": (o.bottom, o.bottom), "shorts": (o.bottom, o.skin)}.get(o.clothing, (o.skin, o.skin))
         tubes = []
         for side, _ in SIDES:
-            p = lambda name: j[f"{side}_{name}"]  # noqa: E731
+
+            def p(name, side=side):
+                return j[f"{side}_{name}"]
+
             tubes += [
                 self._tube(f"{side}_upper_arm", o.shirt, p("shoulder"), p("elbow"), 1.1 * b.arm_r, b.arm_r),
                 self._tube(f"{side}_forearm", sleeve, p("elbow"), p("wrist"), b.arm_r, 0.8 * b.arm_r),

@@ -54,7 +54,11 @@ def _walk(st: MotionStyle, t: float) -> Pose:
     ph = TAU * 0.9 * st.tempo * t + st.phase
     yaw = st.heading * st.yaw0
     speed_x = st.speed * np.sin(yaw)
-    arm = lambda p: (0.1, -0.35 * st.amplitude * np.sin(p), 0.08, -0.35 * st.amplitude * np.sin(p) + 0.3)  # noqa: E731
+
+    def arm(p):  # swings against the leg on its side
+        swing = -0.35 * st.amplitude * np.sin(p)
+        return (0.1, swing, 0.08, swing + 0.3)
+
     return Pose(
         yaw=yaw, x=speed_x * (t - st.duration / 2), lean=0.06,
         arms={"left": arm(ph), "right": arm(ph + np.pi)},
@@ -91,7 +95,11 @@ def _turn(st: MotionStyle, t: float) -> Pose:
     period = 3.2 / st.tempo
     ph = TAU * 1.6 * st.tempo * t + st.phase
     arm = (0.35 + 0.08 * np.sin(ph), 0.1, 0.3, 0.45)
-    step = lambda p: (0.04, 0.1 * max(0.0, np.sin(p)), 0.02, -0.1 * max(0.0, np.sin(p)))  # noqa: E731
+
+    def step(p):  # small steps on the spot while turning
+        lift = 0.1 * max(0.0, np.sin(p))
+        return (0.04, lift, 0.02, -lift)
+
     return Pose(
         yaw=st.yaw0 + st.heading * TAU * t / period, arms={"left": arm, "right": arm},
         legs={"left": step(ph), "right": step(ph + np.pi)},

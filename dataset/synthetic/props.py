@@ -12,10 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dataset.synthetic.camera import Camera
-from dataset.synthetic.raster import Facet, Tube
-
-_LIGHT = np.array([-0.45, -0.55, 0.70]) / np.linalg.norm([-0.45, -0.55, 0.70])
-
+from dataset.synthetic.raster import LIGHT, Facet, Tube
 
 @dataclass(frozen=True)
 class Prop:
@@ -38,7 +35,7 @@ def _rot_y(a: float) -> np.ndarray:
 def _face_colour(colour, normal: np.ndarray, camera: Camera) -> tuple[int, int, int]:
     c, s = np.cos(camera.pitch), np.sin(camera.pitch)
     screen = np.array([normal[0], -(normal[1] * c - normal[2] * s), normal @ camera.view_dir()])
-    k = 0.5 + 0.5 * max(0.0, float(screen @ _LIGHT))
+    k = 0.5 + 0.5 * max(0.0, float(screen @ LIGHT))
     return tuple(int(min(255, v * k)) for v in colour)
 
 

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 # Light from the upper left, toward the camera (screen x right, y down, z toward the viewer).
-_LIGHT = np.array([-0.45, -0.55, 0.70]) / np.linalg.norm([-0.45, -0.55, 0.70])
+LIGHT = np.array([-0.45, -0.55, 0.70]) / np.linalg.norm([-0.45, -0.55, 0.70])
 _AMBIENT = 0.45
 
 
@@ -82,7 +82,7 @@ def cover_tube(tube: Tube, height: int, width: int):
         inside &= (u >= 0.0) & (u <= 1.0)
     bulge = np.sqrt(np.clip(1.0 - d2, 0.0, 1.0))
     depth = p0[2] + uc * (p1[2] - p0[2]) - (tube.e0 + uc * (tube.e1 - tube.e0)) * bulge
-    normal_dot = (ox / r) * _LIGHT[0] + (oy / r) * _LIGHT[1] + bulge * _LIGHT[2]
+    normal_dot = (ox / r) * LIGHT[0] + (oy / r) * LIGHT[1] + bulge * LIGHT[2]
     return box, inside, depth.astype(np.float32), _shade(tube.colour, normal_dot)
 
 
