@@ -60,7 +60,9 @@ class ClipConfig:
     crf: int = 18
     """x264 quality of the re-encoded clips."""
     num_cpus: float = 1.0
+    """CPUs Ray reserves per clip actor (the defaults of all stages add up to 2: a laptop runs them all)."""
     concurrency: int = 1
+    """Clip actors: raise it with the cores (decoding and re-encoding are the CPU-heavy part)."""
 
     def __post_init__(self) -> None:
         _positive("clips.target_fps", self.target_fps, allow_none=True)
@@ -87,7 +89,7 @@ class AnnotateConfig:
     """Clips per actor call; GPU backends batch across them."""
     num_gpus: float = 0.0
     """GPUs per annotate actor (fractional allowed); keep 0 on machines without GPUs."""
-    num_cpus: float = 1.0
+    num_cpus: float = 0.5
     concurrency: int = 1
     """Annotate actors (one model copy each)."""
 

@@ -8,6 +8,8 @@ the same schema.
 
 from __future__ import annotations
 
+import os
+
 import ray
 import ray.data
 
@@ -67,8 +69,9 @@ def init_ray(config: PreprocessConfig) -> bool:
     if ray.is_initialized():
         return False
     r = config.ray
-    if r.address:
-        ray.init(address=r.address)
+    address = r.address or os.environ.get("RAY_ADDRESS")  # set for drivers started by `ray job submit`
+    if address:
+        ray.init(address=address)
     else:
         ray.init(num_cpus=r.num_cpus, num_gpus=r.num_gpus, include_dashboard=False)
     return True

@@ -105,8 +105,8 @@ class ClipWindow:
     def flush(self) -> list[tuple[list[int], np.ndarray]]:
         frames, indices = self.frames, self.indices
         self.frames, self.indices = [], []
-        if len(frames) < self.min_frames:
-            return []
+        if len(frames) < self.min_frames or (len(frames) > 1 and indices[0] == indices[-1]):
+            return []  # too short, or one frozen frame repeated over a gap (its key would repeat too)
         return [(indices, np.stack(frames))]
 
 

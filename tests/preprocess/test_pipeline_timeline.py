@@ -37,6 +37,14 @@ def test_cut_detection_and_windows():
     assert [indices for indices, _ in done] == [[0, 1, 2], [4, 5, 6]]
 
 
+def test_a_frozen_gap_makes_no_clip():
+    window = ClipWindow(clip_frames=3, min_frames=2)
+    frame = np.zeros((2, 2, 3), np.uint8)
+    done = [c for i in (0, 1, 2, 2, 2, 2, 3, 4) for c in window.add(frame, i, False)] + window.flush()
+    starts = [indices[0] for indices, _ in done]
+    assert starts == [0, 3]  # [0, 1, 2], then [2, 2, 2] dropped (frozen; a next clip could start on frame 2 too), then [3, 4]
+
+
 @pytest.mark.parametrize("turns", [0, 1, 2, 3])
 def test_rotate_points_follows_rot90(turns):
     image = np.zeros((5, 7), np.int64)
