@@ -45,6 +45,8 @@ class SynthConfig:
     def __post_init__(self) -> None:
         self.motions = tuple(self.motions)
         self.objects = tuple(self.objects)
+        if self.seed < 0:
+            raise ValueError(f"seed must be >= 0, got {self.seed}")
         if self.num_videos < 0:
             raise ValueError(f"num_videos must be >= 0, got {self.num_videos}")
         if self.height < 16 or self.width < 16:

@@ -71,7 +71,7 @@ def test_restricting_motions_and_objects_is_obeyed():
 @pytest.mark.parametrize(
     "bad",
     [dict(height=8), dict(num_frames=0), dict(fps=0.0), dict(motions=("moonwalk",)), dict(motions=()),
-     dict(objects=("sofa",)), dict(object_rate=1.5), dict(name_prefix="a.b"), dict(num_videos=-1)],
+     dict(objects=("sofa",)), dict(object_rate=1.5), dict(name_prefix="a.b"), dict(num_videos=-1), dict(seed=-3)],
 )  # fmt: skip
 def test_config_rejects_nonsense(bad):
     with pytest.raises(ValueError):
