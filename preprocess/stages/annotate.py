@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import time
 
+import av
 import numpy as np
 
 from dataset.schema import ClipMeta, ClipSample, encode_sample
@@ -112,10 +113,16 @@ class AnnotateStage:
         if not self.annotators:
             self.setup()
         start = time.perf_counter()
-        todo = [i for i, r in enumerate(rows) if r["status"] == OK]
-        clips = [clip_from_row(rows[i]) for i in todo]
+        out, todo, clips = list(rows), [], []
+        for i, row in enumerate(rows):
+            if row["status"] != OK:
+                continue
+            try:
+                clips.append(clip_from_row(row))
+                todo.append(i)
+            except (ValueError, av.error.FFmpegError) as exc:  # the clip mp4 does not decode: record it, go on
+                out[i] = fail(row, FAILED, "clip_decode_error", str(exc))
         results, errors = self.annotate(clips) if clips else ({}, [])
-        out = list(rows)
         for j, i in enumerate(todo):
             if errors[j] is not None:
                 out[i] = fail(rows[i], FAILED, errors[j].reason, errors[j].detail)
