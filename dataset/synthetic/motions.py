@@ -27,6 +27,7 @@ class MotionStyle:
     phase: float  # radians
     speed: float  # walking speed, metres per second
     duration: float  # clip length in seconds (centres the walk in the frame)
+    track: float = np.inf  # half length (metres) of the path a walk paces back and forth on
 
 
 def sample_style(rng: np.random.Generator, motion: str, duration: float) -> MotionStyle:
@@ -50,17 +51,31 @@ def _gait_leg(phase: float, amp: float) -> tuple[float, float, float, float]:
     return (0.03, thigh, 0.02, thigh - knee)
 
 
+def pace(distance: float, track: float, turn: float = 0.2) -> tuple[float, float]:
+    """(position, facing) after walking ``distance`` from the middle of a track of half length
+    ``track``, turning back at its ends. Facing is +-1 on the way, easing through 0 (toward
+    the camera) within ``turn`` metres of an end, so the turn is smooth."""
+    if not np.isfinite(track):
+        return distance, 1.0
+    u = (distance + track) % (4 * track)  # one lap: out 2*track, back 2*track
+    out = u <= 2 * track
+    x = -track + u if out else 3 * track - u
+    ease = min(1.0, (track - abs(x)) / turn)
+    return x, ease if out else -ease
+
+
 def _walk(st: MotionStyle, t: float) -> Pose:
     ph = TAU * 0.9 * st.tempo * t + st.phase
-    yaw = st.heading * st.yaw0
-    speed_x = st.speed * np.sin(yaw)
+    distance = st.speed * np.sin(st.yaw0) * (t - st.duration / 2)
+    x, facing = pace(distance, st.track)
+    yaw = st.heading * st.yaw0 * facing
 
     def arm(p):  # swings against the leg on its side
         swing = -0.35 * st.amplitude * np.sin(p)
         return (0.1, swing, 0.08, swing + 0.3)
 
     return Pose(
-        yaw=yaw, x=speed_x * (t - st.duration / 2), lean=0.06,
+        yaw=yaw, x=st.heading * x, lean=0.06,
         arms={"left": arm(ph), "right": arm(ph + np.pi)},
         legs={"left": _gait_leg(ph, st.amplitude), "right": _gait_leg(ph + np.pi, st.amplitude)},
     )  # fmt: skip

@@ -107,6 +107,8 @@ def plan_video(config: SynthConfig, index: int) -> VideoPlan:
     scene = _scene_props(rng, config, held is not None and held.label == "box")
     camera, backdrop = _camera(rng, config, body, any(p.label == "table" for p in scene)), sample_backdrop(rng)
     outfit = replace(outfit, long_hair=bool(rng.uniform() < 0.4))
+    # Long walks pace to and fro inside the frame instead of leaving it.
+    style = replace(style, track=max(0.3, 0.5 * config.width / camera.scale - 0.4))
     return VideoPlan(
         name=config.video_name(index), seed=config.seed, index=index, height=config.height,
         width=config.width, num_frames=config.num_frames, fps=config.fps, style=style, body=body,

@@ -85,3 +85,11 @@ def test_keypoints_off_frame_are_hidden():
     outside = (np.round(x) < 0) | (np.round(x) >= 16) | (np.round(y) < 0) | (np.round(y) >= 128)
     assert outside.any() and not vis[outside].any()
     assert vis[~outside].any()
+
+
+def test_long_walks_pace_to_and_fro_inside_the_frame():
+    video = render_video(SynthConfig(height=64, width=64, num_frames=40, fps=2.0, motions=("walk",), objects=()), 0)
+    assert video.character_mask.any(axis=(1, 2)).all()
+    centre = np.array([np.nonzero(m.any(axis=0))[0].mean() for m in video.character_mask])
+    steps = np.sign(np.diff(centre))
+    assert (steps > 0).sum() > 5 and (steps < 0).sum() > 5  # it turned back at least once
