@@ -44,7 +44,7 @@ def sample_backdrop(rng: np.random.Generator) -> Backdrop:
     )  # fmt: skip
 
 
-def _wall_pattern(kind: str, u: np.ndarray, v: np.ndarray, period: float, rng) -> np.ndarray:
+def _wall_pattern(kind: str, u: np.ndarray, v: np.ndarray, period: float) -> np.ndarray:
     """Mix weight in [0, 1] between the two wall colours at wall coordinates (u across, v up)."""
     if kind == "stripes":
         return (np.floor(u / period) % 2).astype(np.float32)
@@ -77,17 +77,35 @@ def _mix(pair, weight: np.ndarray) -> np.ndarray:
     return a + (b - a) * weight[..., None]
 
 
+def _hang_pictures(wall: np.ndarray, u: np.ndarray, v: np.ndarray, rng: np.random.Generator) -> None:
+    """Paint up to three framed pictures or windows on the wall (u across, v up, metres)."""
+    for _ in range(int(rng.integers(0, 4))):
+        cu, cv = rng.uniform(-1.6, 1.6), rng.uniform(0.9, 1.45)
+        hu, hv = rng.uniform(0.12, 0.4), rng.uniform(0.1, 0.25)
+        inside = (np.abs(u - cu) < hu) & (np.abs(v - cv) < hv)
+        border = max(0.02, 0.08 * min(hu, hv))
+        pane = (np.abs(u - cu) < hu - border) & (np.abs(v - cv) < hv - border)
+        window = rng.uniform() < 0.4
+        fill = np.array([200, 225, 245]) if window else rng.uniform(40, 230, 3)
+        wall[inside] = rng.uniform(20, 120, 3) if not window else 235.0
+        wall[pane] = fill * (1.0 - 0.3 * ((v[pane] - cv + hv) / (2 * hv)))[..., None]
+        if window:  # glazing bars
+            wall[inside & ((np.abs(u - cu) < border / 2) | (np.abs(v - cv) < border / 2))] = 235.0
+
+
 def render_backdrop(backdrop: Backdrop, camera: Camera, height: int, width: int):
     """(colour uint8 [H, W, 3], depth float32 [H, W]) of the room as seen by ``camera``."""
     rows = np.arange(height, dtype=np.float64)[:, None]
-    x = (np.arange(width, dtype=np.float64)[None, :] - camera.cx) / camera.scale
+    x = (np.arange(width, dtype=np.float64)[None, :] - camera.cx) / camera.scale + 0 * rows
     horizon = camera.horizon_row(backdrop.wall_z)
     wall_y, wall_depth = camera.wall_at_rows(rows, backdrop.wall_z)
     floor_z, floor_depth = camera.floor_at_rows(np.maximum(rows, horizon))
+    wall_y, floor_z = wall_y + 0 * x, floor_z + 0 * x
     on_wall = np.broadcast_to(rows < horizon, (height, width))
     rng = np.random.default_rng(backdrop.noise_seed)
-    wall = _mix(backdrop.wall_colours, _wall_pattern(backdrop.wall, x + 0 * rows, wall_y + 0 * x, backdrop.period, rng))
-    floor = _mix(backdrop.floor_colours, _floor_pattern(backdrop.floor, x + 0 * rows, floor_z + 0 * x, backdrop.period))
+    wall = _mix(backdrop.wall_colours, _wall_pattern(backdrop.wall, x, wall_y, backdrop.period))
+    _hang_pictures(wall, x, wall_y, rng)
+    floor = _mix(backdrop.floor_colours, _floor_pattern(backdrop.floor, x, floor_z, backdrop.period))
     # Darken the floor toward the wall and draw a skirting board where they meet.
     floor *= (0.8 + 0.2 * np.clip((rows - horizon) / max(height - horizon, 1), 0, 1))[..., None]
     colour = np.where(on_wall[..., None], wall, floor)
