@@ -16,18 +16,19 @@ import yaml
 
 from preprocess.config import PreprocessConfig, apply_overrides, from_dict
 
+ROLES = ("localise", "segment", "pose", "depth")
+
 
 def build_config(args: argparse.Namespace) -> PreprocessConfig:
     config = PreprocessConfig()
     if args.config:
         with open(args.config) as f:
             config = from_dict(yaml.safe_load(f) or {})
-    overrides = list(args.set or [])
-    for role in ("localise", "segment", "pose", "depth"):
-        if getattr(args, role):
-            overrides.append(f"annotate.{role}={getattr(args, role)}")
-    if args.backend:
-        overrides += [f"annotate.{role}={args.backend}" for role in ("localise", "segment", "pose", "depth")]
+    overrides = []
+    if args.backend:  # one backend for every role; a per-role flag below wins over it
+        overrides += [f"annotate.{role}={args.backend}" for role in ROLES]
+    overrides += [f"annotate.{role}={getattr(args, role)}" for role in ROLES if getattr(args, role)]
+    overrides += list(args.set or [])
     if args.address:
         overrides.append(f"ray.address={args.address}")
     if args.num_cpus:
@@ -41,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="YAML with sections probe, clips, annotate, qualify, write, ray")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="override, e.g. clips.target_fps=12")
     parser.add_argument("--backend", help="one backend for all four annotator roles (oracle, lite, ...)")
-    for role in ("localise", "segment", "pose", "depth"):
+    for role in ROLES:
         parser.add_argument(f"--{role}", help=f"{role} backend")
     parser.add_argument("--address", help="Ray cluster to join ('auto' inside `ray job submit`)")
     parser.add_argument("--num-cpus", type=int, help="CPUs of the local Ray cluster (default: all cores)")
