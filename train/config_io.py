@@ -91,10 +91,14 @@ def merge(base: dict, update: dict) -> dict:
     return out
 
 
-def load_config(cls: type[T], base: T | None = None, path: str | Path | None = None,
+def load_config(cls: type[T], base: T | dict | None = None, path: str | Path | None = None,
                 overrides: list[str] | None = None) -> T:
-    """``base`` (a recipe) updated by a YAML file and then by dotted overrides, validated."""
-    data = to_dict(base) if base is not None else {}
+    """``base`` (a recipe: a config or a nested dict) updated by a YAML file, then by dotted
+    overrides, then validated."""
+    if base is None:
+        data = {}
+    else:
+        data = merge({}, base) if isinstance(base, dict) else to_dict(base)
     if path is not None:
         loaded = yaml.safe_load(Path(path).read_text()) or {}
         if not isinstance(loaded, dict):

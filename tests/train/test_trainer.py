@@ -1,0 +1,118 @@
+"""The Trainer on a tiny model and real fixture shards: learning, exact resume, frozen parts,
+export, and configs that contradict themselves."""
+
+import pytest
+import torch
+
+from model import AA2Model
+from tests.dataset.conftest import write_shard_folder
+from train.config import TrainConfig
+from train.config_io import load_config
+from train.recipes import recipe
+from train.trainer import Trainer
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("shards")
+    write_shard_folder(folder, 6, clips_per_shard=3, num_frames=8, hw=(64, 80))
+    return folder
+
+
+def tiny_config(shards, out, *overrides, stage=1):
+    base = [f"data.train_shards={shards}", f"output_dir={out}", "data.num_workers=0", "log.tracker=none",
+            "data.batch_size=2", "data.batches_per_epoch=4", "optim.warmup_steps=0", "log.every_steps=1"]
+    if stage == 2:
+        base += ["stage=2", "data.sample.mode=video", "data.sample.num_frames=4", "data.sample.stride=1"]
+    return load_config(TrainConfig, recipe("tiny"), None, base + list(overrides))
+
+
+def test_loss_on_a_fixed_batch_falls(shards, tmp_path):
+    trainer = Trainer(tiny_config(shards, tmp_path, "ema.enabled=false", "diffusion.reference_dropout=0.0",
+                                  "diffusion.image_embed_dropout=0.0", "diffusion.min_snr_gamma=null"))
+    batch = next(iter(trainer.loader))
+
+    def fixed_loss():  # the same noise and timesteps every time: the generator depends on the step only
+        step, trainer.state.step = trainer.state.step, 0
+        with torch.no_grad():
+            loss = trainer.compute_loss(batch.to("cpu")).item()
+        trainer.state.step = step
+        return loss
+
+    before = fixed_loss()
+    for step in range(50):
+        trainer.state.step = step
+        trainer.train_step(batch)
+    after = fixed_loss()
+    assert after < 0.6 * before, (before, after)
+
+
+def _params(trainer):
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def test_stopped_and_resumed_run_matches_uninterrupted(shards, tmp_path):
+    straight = Trainer(tiny_config(shards, tmp_path / "a", "max_steps=6", "checkpoint.every_steps=100"))
+    straight.train()
+    first = Trainer(tiny_config(shards, tmp_path / "b", "max_steps=3", "checkpoint.every_steps=3"))
+    first.train()
+    resumed = Trainer(tiny_config(shards, tmp_path / "b", "max_steps=6", "checkpoint.every_steps=100"))
+    resumed.train()
+    assert resumed.history[0]["step"] == 4  # it continued, it did not start over
+    losses_a = [row["loss"] for row in straight.history[3:]]
+    losses_b = [row["loss"] for row in resumed.history]
+    assert losses_b == pytest.approx(losses_a, rel=1e-5, abs=1e-7)
+    a, b = _params(straight), _params(resumed)
+    assert all(torch.allclose(a[k], b[k], rtol=1e-5, atol=1e-6) for k in a)
+    ema_a, ema_b = straight.ema.shadow_params, resumed.ema.shadow_params
+    assert all(torch.allclose(x, y, rtol=1e-5, atol=1e-6) for x, y in zip(ema_a, ema_b))
+
+
+def test_stage2_changes_only_temporal_layers(shards, tmp_path):
+    trainer = Trainer(tiny_config(shards, tmp_path, "max_steps=2", "ema.enabled=false", stage=2))
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    before = _params(trainer)
+    frozen = {name: {k: v.clone() for k, v in getattr(trainer.components, name).state_dict().items()}
+              for name in ("vae", "image_encoder")}
+    trainer.train()
+    after = _params(trainer)
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(".motion_modules." in k for k in changed)
+    assert model.is_video
+    for name, state in frozen.items():
+        now = getattr(trainer.components, name).state_dict()
+        assert all(torch.equal(state[k], now[k]) for k in state), name
+
+
+def test_export_loads_and_gives_the_same_output(shards, tmp_path):
+    trainer = Trainer(tiny_config(shards, tmp_path, "max_steps=2", "checkpoint.export_ema=false"))
+    result = trainer.train()
+    trained = trainer.accelerator.unwrap_model(trainer.model).eval()
+    loaded = AA2Model.from_pretrained(result["export"]).eval()
+    g = torch.Generator().manual_seed(0)
+    inputs = dict(noisy_latents=torch.randn(1, 4, 1, 8, 8, generator=g), timesteps=torch.tensor([500]),
+                  ref_latents=torch.randn(1, 4, 8, 8, generator=g), image_embeds=torch.randn(1, 1, 32, generator=g),
+                  env_latents=torch.randn(1, 4, 1, 8, 8, generator=g), mask=torch.ones(1, 1, 1, 8, 8),
+                  skeleton=torch.rand(1, 3, 1, 64, 64, generator=g), struct_depth=torch.rand(1, 1, 1, 64, 64, generator=g),
+                  object_latents=torch.randn(1, 4, 1, 8, 8, generator=g))
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(**inputs), trained(**inputs))
+
+
+@pytest.mark.parametrize(
+    "overrides,needle",
+    [
+        (["data.sample.mode=video"], "data.sample.mode=image"),
+        (["diffusion.prediction_type=epsilon"], "v_prediction"),
+        (["mixed_precision=fp16"], "fp16 mixed precision needs a GPU"),
+        (["model.arch=pretrained"], "model.sd_folder"),
+        (["stage=2", "data.sample.mode=video", "model.arch=pretrained", "model.sd_folder=/x",
+          "model.image_encoder=/y"], "model.motion_module"),
+        (["optim.warmup_steps=500", "max_steps=10"], "warmup_steps"),
+        (["optim.lrr=1"], "optim.lrr"),
+    ],
+)
+def test_contradictory_config_fails_at_start(shards, tmp_path, overrides, needle):
+    with pytest.raises(ValueError, match=needle):
+        tiny_config(shards, tmp_path, *overrides)

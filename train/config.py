@@ -1,0 +1,169 @@
+"""Typed training configuration. Every section validates itself; :class:`TrainConfig` checks that
+the sections agree with each other (stage vs sample mode, precision vs device, weights vs init),
+so a contradictory config fails at start with a message that says what to change.
+
+Recipes (``train.recipes``) are functions returning a TrainConfig; a YAML file and dotted
+overrides (``optim.lr=5e-5``) adjust them (``train.config_io``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from dataset.sample_config import SampleConfig
+
+from .diffusion import DiffusionConfig
+
+ARCHS = ("tiny", "sd15", "pretrained")
+PRECISIONS = ("no", "fp16", "bf16")
+
+
+@dataclass
+class ModelConfig:
+    arch: str = "pretrained"
+    """``pretrained``: weights from local folders below; ``sd15``: full-size SD 1.5 + AnimateDiff
+    layout with random weights (benchmarks); ``tiny``: a small random model (CPU demo, tests)."""
+    sd_folder: str | None = None
+    """Stable Diffusion 1.5 folder in diffusers layout (``unet/``, ``vae/``)."""
+    image_encoder: str | None = None
+    """CLIP vision folder (``CLIPVisionModelWithProjection`` with ``config.json`` and weights)."""
+    motion_module: str | None = None
+    """AnimateDiff motion module: a diffusers ``MotionAdapter`` folder or ``mm_sd_v15_v2.ckpt``."""
+    init_from: str | None = None
+    """An exported AA2 model folder to start from (stage 2 starts from the stage-1 export)."""
+    options: dict = field(default_factory=dict)
+    """``AA2Options`` overrides (ablations): reference_fusion, use_environment, use_depth, use_object."""
+    gradient_checkpointing: bool = False
+
+    def __post_init__(self) -> None:
+        if self.arch not in ARCHS:
+            raise ValueError(f"model.arch must be one of {ARCHS}, got {self.arch!r}")
+        if self.arch == "pretrained" and not (self.sd_folder and self.image_encoder):
+            raise ValueError(
+                "model.arch=pretrained needs model.sd_folder (SD 1.5 in diffusers layout, for the UNet and VAE) "
+                "and model.image_encoder (a CLIP vision folder); or use model.arch=tiny for a random model"
+            )
+
+
+@dataclass
+class DataConfig:
+    train_shards: str = ""
+    """Shard folder, brace pattern or URL list of the training shards."""
+    val_shards: str | None = None
+    """Held-out shards for validation previews (None: no previews)."""
+    batch_size: int = 1
+    """Samples per GPU per step."""
+    num_workers: int = 4
+    """DataLoader worker processes per GPU."""
+    batches_per_epoch: int = 1000
+    """Batches each rank draws per epoch from the resampled stream."""
+    shuffle_buffer: int = 64
+    sample: SampleConfig = field(default_factory=SampleConfig)
+
+    def __post_init__(self) -> None:
+        if not self.train_shards:
+            raise ValueError("data.train_shards is empty: give a shard folder, pattern or list")
+        if self.batch_size < 1 or self.num_workers < 0 or self.batches_per_epoch < 1:
+            raise ValueError("data.batch_size and data.batches_per_epoch must be >= 1, num_workers >= 0")
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 1e-5
+    weight_decay: float = 1e-2
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    warmup_steps: int = 500
+    schedule: str = "constant_with_warmup"
+    """A diffusers ``get_scheduler`` name: constant_with_warmup, cosine, linear, ..."""
+    grad_accum: int = 1
+    max_grad_norm: float | None = 1.0
+    fused: bool = True
+    """Fused AdamW kernel where CUDA is used."""
+
+    def __post_init__(self) -> None:
+        if self.lr <= 0 or self.grad_accum < 1 or self.warmup_steps < 0:
+            raise ValueError("optim.lr must be > 0, optim.grad_accum >= 1, optim.warmup_steps >= 0")
+
+
+@dataclass
+class EMAConfig:
+    enabled: bool = True
+    decay: float = 0.9999
+    update_after_step: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.decay < 1:
+            raise ValueError(f"ema.decay must lie in (0, 1), got {self.decay}")
+
+
+@dataclass
+class CheckpointConfig:
+    every_steps: int = 1000
+    keep_last: int = 3
+    resume: str | None = "latest"
+    """``latest`` (the newest checkpoint in output_dir, if any), a checkpoint folder, or null."""
+    export_ema: bool = True
+    """Export the EMA weights (rather than the raw ones) at the end."""
+
+    def __post_init__(self) -> None:
+        if self.every_steps < 1 or self.keep_last < 1:
+            raise ValueError("checkpoint.every_steps and checkpoint.keep_last must be >= 1")
+
+
+@dataclass
+class LogConfig:
+    every_steps: int = 10
+    tracker: str = "tensorboard"
+    """tensorboard, wandb or none."""
+    val_every_steps: int = 1000
+    val_inference_steps: int = 20
+    val_guidance: float = 3.5
+    peak_tflops: float | None = None
+    """Accelerator peak (dense) TFLOP/s for MFU; None: looked up from the device name."""
+
+    def __post_init__(self) -> None:
+        if self.tracker not in ("tensorboard", "wandb", "none"):
+            raise ValueError(f"log.tracker must be tensorboard, wandb or none, got {self.tracker!r}")
+        if self.every_steps < 1 or self.val_every_steps < 1 or self.val_inference_steps < 1:
+            raise ValueError("log.every_steps, log.val_every_steps and log.val_inference_steps must be >= 1")
+
+
+@dataclass
+class TrainConfig:
+    data: DataConfig
+    stage: int = 1
+    """1: image mode (ReferenceNet, spatial layers, pose, objects); 2: video mode (temporal layers)."""
+    output_dir: str = "outputs/train"
+    max_steps: int = 100_000
+    seed: int = 0
+    mixed_precision: str = "bf16"
+    cpu: bool = False
+    """Run on the CPU even where a GPU exists."""
+    model: ModelConfig = field(default_factory=ModelConfig)
+    diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    ema: EMAConfig = field(default_factory=EMAConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+
+    def __post_init__(self) -> None:
+        if self.stage not in (1, 2):
+            raise ValueError(f"stage must be 1 or 2, got {self.stage}")
+        if self.mixed_precision not in PRECISIONS:
+            raise ValueError(f"mixed_precision must be one of {PRECISIONS}, got {self.mixed_precision!r}")
+        if self.max_steps < 1:
+            raise ValueError("max_steps must be >= 1")
+        mode = self.data.sample.mode
+        if (self.stage, mode) not in ((1, "image"), (2, "video")):
+            want = "image" if self.stage == 1 else "video"
+            raise ValueError(
+                f"stage {self.stage} trains in {want} mode but data.sample.mode={mode}: "
+                f"set data.sample.mode={want} or stage={2 if self.stage == 1 else 1}"
+            )
+        if self.stage == 2 and self.model.arch == "pretrained" and not self.model.motion_module:
+            raise ValueError("stage 2 adds AnimateDiff temporal layers: set model.motion_module (a local path)")
+        if self.cpu and self.mixed_precision == "fp16":
+            raise ValueError("fp16 mixed precision needs a GPU: use mixed_precision=bf16 or no with cpu=true")
+        if self.optim.warmup_steps > self.max_steps:
+            raise ValueError(f"optim.warmup_steps={self.optim.warmup_steps} exceeds max_steps={self.max_steps}")

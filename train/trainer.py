@@ -1,0 +1,289 @@
+"""The Trainer: streaming, resumable AA2 training on one CPU, one GPU or many nodes (accelerate).
+
+Shape (torchtitan's): ``Trainer(config)`` builds everything; ``train()`` loops; ``train_step``
+does one optimiser step; checkpoint and export methods are small and separate.
+
+Distribution: each rank reads its own resampled shard stream (seeded by rank), so the data
+loader is *not* passed through ``accelerator.prepare`` (which would make every rank read the
+same stream and keep a slice of it). Randomness of a step (timesteps, noise, VAE sampling, CFG
+dropout) comes from a generator seeded by (seed, rank, step): a resumed run draws exactly what
+an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
+from diffusers.optimization import get_scheduler
+from diffusers.training_utils import EMAModel
+
+from dataset.stream import ShardStream, StreamConfig
+from dataset.stream_loader import StreamLoader
+from model import set_trainable
+
+from . import checkpointing as ckpt
+from .components import build_components
+from .conditioning import apply_dropout, build_inputs
+from .config import TrainConfig
+from .config_io import save_config
+from .diffusion import diffusion_loss, drop_mask, sample_noise, sample_timesteps, training_target
+from .metrics import StepMeter, count_flops, peak_memory_gib, peak_tflops
+from .preview import generate, write_preview
+
+log = logging.getLogger(__name__)
+
+
+class TrainState:
+    """Counters saved with the checkpoint (registered with accelerate)."""
+
+    def __init__(self) -> None:
+        self.step = 0
+
+    def state_dict(self) -> dict:
+        return {"step": self.step}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.step = int(state["step"])
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig):
+        self.config = config
+        self.output_dir = Path(config.output_dir)
+        tracker = None if config.log.tracker == "none" else config.log.tracker
+        self.accelerator = Accelerator(
+            cpu=config.cpu,
+            mixed_precision=config.mixed_precision,
+            gradient_accumulation_steps=config.optim.grad_accum,
+            log_with=tracker,
+            project_config=ProjectConfiguration(project_dir=str(self.output_dir), logging_dir=str(self.output_dir / "logs")),
+            dataloader_config=DataLoaderConfiguration(dispatch_batches=False),
+        )
+        if self.accelerator.device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
+            # Leave a core to each data worker: oversubscribed OpenMP threads spin and crawl.
+            torch.set_num_threads(max(1, (os.cpu_count() or 1) - config.data.num_workers))
+        set_seed(config.seed)  # the same model initialisation on every rank
+        self.components = build_components(config)
+        self.groups = set_trainable(self.components.model, config.stage)
+        self.params = [p for group in self.groups.values() for p in group]
+        self.optimizer = self._build_optimizer()
+        self.lr_scheduler = self._build_lr_scheduler()
+        self.model, self.optimizer, self.lr_scheduler = self.accelerator.prepare(
+            self.components.model, self.optimizer, self.lr_scheduler)
+        self._place_frozen()
+        self.loader = self._build_loader()
+        self.ema = EMAModel(self.params, decay=config.ema.decay, update_after_step=config.ema.update_after_step) \
+            if config.ema.enabled else None
+        self.state = TrainState()
+        self.accelerator.register_for_checkpointing(self.state, *([self.ema] if self.ema else []))
+        self.meter = StepMeter()
+        self.flops_per_step: int | None = None
+        self.history: list[dict] = []  # logged metrics of this process (tests and summaries read it)
+
+    # ---- construction -------------------------------------------------------------------------
+    def _build_optimizer(self) -> torch.optim.Optimizer:
+        o = self.config.optim
+        fused = o.fused and torch.cuda.is_available() and not self.config.cpu
+        return torch.optim.AdamW(self.params, lr=o.lr, betas=o.betas, eps=o.eps, weight_decay=o.weight_decay,
+                                 fused=fused or None)
+
+    def _build_lr_scheduler(self):
+        # accelerate steps a prepared scheduler once per process per optimiser step.
+        n = self.accelerator.num_processes
+        return get_scheduler(self.config.optim.schedule, self.optimizer,
+                             num_warmup_steps=self.config.optim.warmup_steps * n,
+                             num_training_steps=self.config.max_steps * n)
+
+    def _frozen_dtype(self) -> torch.dtype:
+        on_gpu = self.accelerator.device.type == "cuda"
+        return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.config.mixed_precision, torch.float32) \
+            if on_gpu else torch.float32
+
+    def _place_frozen(self) -> None:
+        dtype, device = self._frozen_dtype(), self.accelerator.device
+        self.components.vae.to(device=device, dtype=dtype)
+        self.components.image_encoder.to(device=device, dtype=dtype)
+
+    def _build_loader(self) -> StreamLoader:
+        d = self.config.data
+        stream = ShardStream(
+            StreamConfig(shards=d.train_shards, batch_size=d.batch_size, resampled=True,
+                         batches_per_epoch=d.batches_per_epoch, shuffle_buffer=d.shuffle_buffer,
+                         shuffle_initial=min(16, d.shuffle_buffer), seed=self.config.seed),
+            d.sample, rank=self.accelerator.process_index, world_size=self.accelerator.num_processes)
+        return StreamLoader(stream, num_workers=d.num_workers, pin_memory=self.accelerator.device.type == "cuda")
+
+    # ---- training -----------------------------------------------------------------------------
+    def _generator(self) -> torch.Generator:
+        seed = (self.config.seed * 1_000_003 + self.accelerator.process_index * 7919 + self.state.step) % 2**63
+        return torch.Generator(device=self.accelerator.device).manual_seed(seed)
+
+    def compute_loss(self, batch) -> torch.Tensor:
+        """Diffusion loss of one unpacked batch on the device."""
+        c, d = self.components, self.config.diffusion
+        g = self._generator()
+        inputs = build_inputs(batch, c.vae, c.image_encoder, self.accelerator.unwrap_model(self.model).spec, g)
+        b, device = inputs.latents.shape[0], inputs.latents.device
+        inputs = apply_dropout(inputs, drop_mask(b, d.reference_dropout, device, g),
+                               drop_mask(b, d.image_embed_dropout, device, g))
+        noise = sample_noise(inputs.latents, d.noise_offset, g)
+        timesteps = sample_timesteps(c.scheduler, b, device, g)
+        noisy = c.scheduler.add_noise(inputs.latents, noise, timesteps)
+        with self.accelerator.autocast():
+            pred = self.model(noisy, timesteps, **inputs.model_kwargs())
+        target = training_target(c.scheduler, inputs.latents, noise, timesteps)
+        return diffusion_loss(c.scheduler, pred, target, timesteps, d.min_snr_gamma)
+
+    def train_step(self, batch) -> dict:
+        """One micro-batch; returns loss (and grad norm when the optimiser stepped)."""
+        batch = batch.to(self.accelerator.device)
+        out = {}
+        with self.accelerator.accumulate(self.model):
+            if self.flops_per_step is None:
+                loss, flops = count_flops(lambda: self._backward(batch))
+                self.flops_per_step = flops * self.config.optim.grad_accum
+            else:
+                loss = self._backward(batch)
+            if self.accelerator.sync_gradients and self.config.optim.max_grad_norm:
+                out["grad_norm"] = float(self.accelerator.clip_grad_norm_(self.params, self.config.optim.max_grad_norm))
+            self.optimizer.step()
+            self.lr_scheduler.step()
+            self.optimizer.zero_grad(set_to_none=True)
+        out["loss"] = float(loss)
+        return out
+
+    def _backward(self, batch) -> torch.Tensor:
+        loss = self.compute_loss(batch)
+        self.accelerator.backward(loss)
+        return loss.detach()
+
+    def train(self) -> dict:
+        self.resume()
+        self._start_logging()
+        while self.state.step < self.config.max_steps:
+            self.meter.reset()
+            for batch in self.loader:
+                self.meter.data_ready()
+                metrics = self.train_step(batch)
+                if not self.accelerator.sync_gradients:
+                    continue
+                self.state.step += 1
+                if self.ema is not None:
+                    self.ema.step(self.params)
+                self.meter.step_done(len(batch), len(batch) * batch.num_frames)
+                self._after_step(metrics)
+                if self.state.step >= self.config.max_steps:
+                    break
+        self.save_checkpoint()
+        export = self.export(self.output_dir / "export")
+        self.accelerator.end_training()
+        return {"step": self.state.step, "export": str(export), "last": self.history[-1] if self.history else {}}
+
+    def _after_step(self, metrics: dict) -> None:
+        step, cfg = self.state.step, self.config
+        if step % cfg.log.every_steps == 0 or step == cfg.max_steps:
+            self._log(metrics)
+        if step % cfg.checkpoint.every_steps == 0:
+            self.save_checkpoint()
+        if cfg.data.val_shards and step % cfg.log.val_every_steps == 0:
+            self.validate()
+
+    # ---- logging ------------------------------------------------------------------------------
+    def _start_logging(self) -> None:
+        if self.accelerator.is_main_process:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            save_config(self.config, self.output_dir / "config.yaml")
+        if self.config.log.tracker != "none":
+            self.accelerator.init_trackers("aa2")
+        trainable = sum(p.numel() for p in self.params)
+        self._print(f"stage {self.config.stage}: {trainable / 1e6:.2f} M trainable parameters in "
+                    f"{sorted(self.groups)}; {self.accelerator.num_processes} process(es) on {self.accelerator.device}")
+
+    def _print(self, message: str) -> None:
+        if self.accelerator.is_main_process:
+            log.info(message)
+
+    def _log(self, metrics: dict) -> None:
+        device = self.accelerator.device
+        row = {**metrics, "lr": self.lr_scheduler.get_last_lr()[0],
+               **self.meter.summary(self.flops_per_step, peak_tflops(device, self.config.log.peak_tflops))}
+        memory = peak_memory_gib(device)
+        if memory is not None:
+            row["peak_memory_gib"] = memory
+        errors = sum(self.loader.error_counts().values())
+        if errors:
+            row["skipped_samples"] = errors
+        self.history.append({"step": self.state.step, **row})
+        if self.config.log.tracker != "none":
+            self.accelerator.log(row, step=self.state.step)
+        self._print(f"step {self.state.step}: " + " ".join(f"{k}={v:.4g}" for k, v in row.items()))
+        self.meter.reset()
+
+    # ---- checkpoints --------------------------------------------------------------------------
+    def save_checkpoint(self) -> Path:
+        step = self.state.step
+        folder = ckpt.tmp_dir(self.output_dir, step)
+        self.accelerator.save_state(str(folder), safe_serialization=True)
+        self.accelerator.wait_for_everyone()
+        ckpt.save_data_state(folder, self.accelerator.process_index, self.loader.state_dict())
+        self.accelerator.wait_for_everyone()
+        final = folder
+        if self.accelerator.is_main_process:
+            final = ckpt.finalise(self.output_dir, step)
+            ckpt.prune(self.output_dir, self.config.checkpoint.keep_last)
+            log.info("checkpoint %s", final)
+        self.accelerator.wait_for_everyone()
+        return ckpt.checkpoints_root(self.output_dir) / ckpt.step_dir_name(step)
+
+    def resume(self) -> bool:
+        folder = ckpt.resolve_resume(self.config.checkpoint.resume, self.output_dir)
+        if folder is None:
+            return False
+        self.accelerator.load_state(str(folder))
+        data = ckpt.load_data_state(folder, self.accelerator.process_index)
+        if data is not None:
+            self.loader.load_state_dict(data)
+        self._print(f"resumed from {folder} at step {self.state.step}")
+        return True
+
+    def export(self, folder: Path) -> Path:
+        """The trained AA2 model (EMA weights if configured) in ``save_pretrained`` layout."""
+        model = self.accelerator.unwrap_model(self.model)
+        use_ema = self.ema is not None and self.config.checkpoint.export_ema
+        if use_ema:
+            self.ema.store(self.params)
+            self.ema.copy_to(self.params)
+        if self.accelerator.is_main_process:
+            model.save_pretrained(folder, safe_serialization=True)
+        if use_ema:
+            self.ema.restore(self.params)
+        self.accelerator.wait_for_everyone()
+        return folder
+
+    # ---- validation ---------------------------------------------------------------------------
+    def _validation_batch(self):
+        d = self.config.data
+        sample = type(d.sample)(**{**d.sample.__dict__, "train": False})
+        stream = ShardStream(StreamConfig(shards=d.val_shards, batch_size=1, resampled=False), sample, rank=0,
+                             world_size=1)
+        return next(iter(StreamLoader(stream, num_workers=0)))
+
+    def validate(self) -> dict | None:
+        if not self.accelerator.is_main_process:
+            return None
+        model = self.accelerator.unwrap_model(self.model)
+        batch = self._validation_batch().to(self.accelerator.device)
+        was_training = model.training
+        model.eval()
+        with self.accelerator.autocast():
+            frames = generate(model, self.components, batch, self.config.log.val_inference_steps,
+                              self.config.log.val_guidance, seed=self.config.seed)
+        model.train(was_training)
+        paths = write_preview(batch, frames, self.output_dir / "previews", f"step-{self.state.step:08d}")
+        self._print(f"validation preview: {paths['png']} and {paths['mp4']}")
+        return paths
