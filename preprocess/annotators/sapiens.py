@@ -80,8 +80,9 @@ class _SapiensBase(Annotator):
         if is_torchscript(self.path):
             model, dtype, autocast = load_torchscript(self.path, device), torch.float32, False
         else:
-            model = build_from_checkpoint(self.path, self.task, self.config.input_hw, self.config.num_heads).to(device)
             dtype, autocast = resolve_dtype(self.config.dtype), True
+            # weights stored in the compute dtype: autocast then has no per-call weight casts to do
+            model = build_from_checkpoint(self.path, self.task, self.config.input_hw, self.config.num_heads).to(device, dtype)
         self.runner = TopdownRunner(model, self.config.input_hw, device, dtype, self.config.batch_size, autocast)
         log_setup_memory(f"{self.name} ({self.path.name})", device, before)
 

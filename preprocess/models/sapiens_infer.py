@@ -43,6 +43,12 @@ class TopdownRunner:
         with self._context():
             return self.model(x).float()
 
+    @torch.inference_mode()
+    def forward_backbone(self, x: torch.Tensor) -> torch.Tensor:
+        """The backbone alone (own modules only): the floor under any end-to-end figure."""
+        with self._context():
+            return self.model.backbone(x)
+
     def keypoints(self, frames: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         """Frames [T, H, W, 3] uint8 and person boxes [T, 4] -> keypoints [T, K, 3] (x, y, score)."""
         out = []
