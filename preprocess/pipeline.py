@@ -102,7 +102,8 @@ def run_preprocess(input: str, output: str | os.PathLike, config: PreprocessConf
         if started:
             ray.shutdown()
     inputs = _inputs_table(ledger, catalog_rows)
-    pq.write_table(inputs, out / "inputs.parquet")
+    pq.write_table(inputs, out / "inputs.parquet.tmp")
+    os.replace(out / "inputs.parquet.tmp", out / "inputs.parquet")
     all_time: dict[str, int] = {}
     for status in inputs.column("status").to_pylist():
         all_time[status] = all_time.get(status, 0) + 1
