@@ -109,9 +109,11 @@ def _sapiens_models(size: str, device, tiny: bool):
     from preprocess.models.sapiens_vit import ARCHS, SapiensArch, build_sapiens
 
     arch, hw = (SapiensArch(32, 2, 2, 64), (64, 48)) if tiny else (ARCHS[size], (1024, 768))
+    heads = {"head_deconv": (16, 16), "head_conv": (16, 16)} if tiny else {}
     with torch.device(device):  # random init straight on the GPU: a 1B model inits in seconds there
-        pose = build_sapiens("pose", arch, hw, 308).to(torch.bfloat16).eval()
-        depth = build_sapiens("depth", arch, hw).to(torch.bfloat16).eval()
+        pose = build_sapiens("pose", arch, hw, 308, **heads).to(torch.bfloat16).eval()
+        depth = build_sapiens("depth", arch, hw, **({"head_deconv": (8,) * 4, "head_conv": (8,)} if tiny else {}))
+        depth = depth.to(torch.bfloat16).eval()
     return pose, depth, hw
 
 
