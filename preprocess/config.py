@@ -164,6 +164,9 @@ class PreprocessConfig:
     ray: RayConfig = field(default_factory=RayConfig)
     extensions: tuple[str, ...] = VIDEO_EXTENSIONS
     """File endings a folder or glob input treats as videos (case-insensitive)."""
+    retry_failed: bool = False
+    """On a rerun, try again the inputs that ended ``failed`` (timeouts on a loaded machine, a
+    file that was missing); ``skipped`` ones stay done."""
 
     def __post_init__(self) -> None:
         self.extensions = tuple(e.lower() if e.startswith(".") else f".{e.lower()}" for e in self.extensions)
@@ -209,5 +212,5 @@ def from_dict(data: dict) -> PreprocessConfig:
             raise ValueError(f"unknown config section {key!r}")
         kind = {"probe": ProbeConfig, "clips": ClipConfig, "annotate": AnnotateConfig, "qualify": QualifyConfig,
                 "write": WriteConfig, "ray": RayConfig}.get(key)
-        kwargs[key] = kind(**value) if kind else tuple(value)
+        kwargs[key] = kind(**value) if kind else (tuple(value) if key == "extensions" else value)
     return PreprocessConfig(**kwargs)

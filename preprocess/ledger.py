@@ -41,12 +41,20 @@ class Ledger:
     def parts(self) -> list[Path]:
         return sorted(self.dir.glob("part-*.parquet"))
 
-    def table(self) -> pa.Table:
-        tables = [pq.read_table(p) for p in self.parts()]
-        return pa.concat_tables(tables).cast(SCHEMA) if tables else SCHEMA.empty_table()
+    def _all_rows(self) -> pa.Table:
+        tables = [pq.read_table(p).cast(SCHEMA) for p in self.parts()]
+        return pa.concat_tables(tables) if tables else SCHEMA.empty_table()
 
-    def done_ids(self) -> set[str]:
-        return set(self.table().column("video_id").to_pylist())
+    def table(self) -> pa.Table:
+        """Every finished video once: a video retried in a later part keeps its latest row."""
+        table = self._all_rows()
+        latest = {vid: i for i, vid in enumerate(table.column("video_id").to_pylist())}
+        return table.take(pa.array(sorted(latest.values()), pa.int64()))
+
+    def done_ids(self, retry_failed: bool = False) -> set[str]:
+        """Videos a rerun skips; with ``retry_failed`` those that ended ``failed`` are tried again."""
+        rows = self.table().select(["video_id", "status"]).to_pylist()
+        return {r["video_id"] for r in rows if not (retry_failed and r["status"] == "failed")}
 
     def next_part(self) -> int:
         return max((_index(p) for p in self.parts()), default=-1) + 1
@@ -65,7 +73,7 @@ class Ledger:
     def reconcile(self) -> list[Path]:
         """Remove temporaries and shards no ledger part names; returns what was removed."""
         removed = [p for d in (self.dir, self.shard_dir) for p in d.glob("*.tmp")]
-        named = {s for s in self.table().column("shard").to_pylist() if s}
+        named = {s for s in self._all_rows().column("shard").to_pylist() if s}
         for path in self.shard_dir.glob("shard-*"):
             if path.suffix in (".tar", ".parquet") and path.stem not in named:
                 removed.append(path)

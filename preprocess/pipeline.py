@@ -86,7 +86,7 @@ def run_preprocess(input: str, output: str | os.PathLike, config: PreprocessConf
     if removed:
         log.info("removed %d files of an interrupted run: %s", len(removed), [p.name for p in removed][:5])
     catalog_rows = Catalog(config.extensions)(input)
-    done = ledger.done_ids()
+    done = ledger.done_ids(retry_failed=config.retry_failed)
     todo = [r for r in catalog_rows if r["video_id"] not in done]
     log.info("%d inputs, %d already finished, %d to process", len(catalog_rows), len(catalog_rows) - len(todo), len(todo))
     _write_json(out / "config.json", config.to_dict())

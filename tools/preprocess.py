@@ -33,6 +33,8 @@ def build_config(args: argparse.Namespace) -> PreprocessConfig:
         overrides.append(f"ray.address={args.address}")
     if args.num_cpus:
         overrides.append(f"ray.num_cpus={args.num_cpus}")
+    if args.retry_failed:
+        overrides.append("retry_failed=true")
     return apply_overrides(config, overrides)
 
 
@@ -46,6 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(f"--{role}", help=f"{role} backend")
     parser.add_argument("--address", help="Ray cluster to join ('auto' inside `ray job submit`)")
     parser.add_argument("--num-cpus", type=int, help="CPUs of the local Ray cluster (default: all cores)")
+    parser.add_argument("--retry-failed", action="store_true", help="try inputs that failed in an earlier run again")
     parser.add_argument("--engine", choices=("ray", "local"), default="ray",
                         help="'local' calls the stages in this process, without Ray")
 
