@@ -32,18 +32,22 @@ class BenchCase:
     batch: int
     frames: int
     checkpointing: bool
+    compiled: bool = False
+    """Time `torch.compile(model)` (FLOPs are still counted on the eager model)."""
 
     @property
     def name(self) -> str:
         what = "sd15_unet" if self.model == "baseline" else f"aa2_stage{self.stage}"
-        return f"{what}_b{self.batch}_f{self.frames}{'_ckpt' if self.checkpointing else ''}"
+        suffix = ("_ckpt" if self.checkpointing else "") + ("_compiled" if self.compiled else "")
+        return f"{what}_b{self.batch}_f{self.frames}{suffix}"
 
 
 def build_cases(args: argparse.Namespace) -> list[BenchCase]:
     ckpt = {"on": (True,), "off": (False,), "both": (False, True)}[args.checkpointing]
     cases = [BenchCase("baseline", 0, args.baseline_batch, 1, False)]
-    cases += [BenchCase("aa2", 2, b, args.frames, c) for b in args.batches for c in ckpt]
+    cases += [BenchCase("aa2", 2, b, f, c) for f in args.frames for b in args.batches for c in ckpt]
     cases += [BenchCase("aa2", 1, b, 1, c) for b in args.stage1_batches for c in ckpt]
+    cases += [BenchCase("aa2", 2, b, args.frames[0], False, True) for b in args.compile_batches]
     return cases
 
 
@@ -65,7 +69,7 @@ def make_inputs(case: BenchCase, latent: int, embed_dim: int, device) -> dict:
 
 
 def build_step(case: BenchCase, tiny: bool, latent: int, device):
-    """(step function, number of trained parameters) for a case; the step runs fwd+bwd+AdamW."""
+    """(eager step, timed step, trained parameter count, model); a step runs fwd+bwd+AdamW."""
     import torch
     from diffusers import UNet2DConditionModel
 
@@ -77,28 +81,31 @@ def build_step(case: BenchCase, tiny: bool, latent: int, device):
             net = UNet2DConditionModel.from_config(tiny_unet_config() if tiny else sd15_unet_config())
             params = list(net.parameters())
             dim = net.config.cross_attention_dim
-            inputs = (torch.randn(case.batch, 4, latent, latent), torch.randint(0, 1000, (case.batch,)),
-                      torch.randn(case.batch, 77, dim))
-            forward = lambda: net(*inputs).sample  # noqa: E731
+            call_args = (torch.randn(case.batch, 4, latent, latent), torch.randint(0, 1000, (case.batch,)),
+                         torch.randn(case.batch, 77, dim))
+            call_kwargs = {"return_dict": False}
         else:
             arch = (tiny_config if tiny else full_config)(video=case.stage == 2)
             net = build_model(arch)
             params = [p for group in set_trainable(net, case.stage).values() for p in group]
-            inputs = make_inputs(case, latent, arch.image_embed_dim, device)
-            forward = lambda: net(**inputs)  # noqa: E731
+            call_args, call_kwargs = (), make_inputs(case, latent, arch.image_embed_dim, device)
     if case.checkpointing:
         net.enable_gradient_checkpointing()
     net.train()
     optimiser = torch.optim.AdamW(params, lr=1e-5, fused=torch.device(device).type == "cuda")
+    compiled = torch.compile(net) if case.compiled else net
 
-    def step() -> None:
-        with torch.autocast(torch.device(device).type, dtype=torch.bfloat16):
-            out = forward()
-        torch.nn.functional.mse_loss(out.float(), torch.zeros_like(out, dtype=torch.float32)).backward()
-        optimiser.step()
-        optimiser.zero_grad(set_to_none=True)
+    def make_step(module):
+        def step() -> None:
+            with torch.autocast(torch.device(device).type, dtype=torch.bfloat16):
+                out = module(*call_args, **call_kwargs)
+            out = out[0] if isinstance(out, tuple) else out
+            torch.nn.functional.mse_loss(out.float(), torch.zeros_like(out, dtype=torch.float32)).backward()
+            optimiser.step()
+            optimiser.zero_grad(set_to_none=True)
+        return step
 
-    return step, sum(p.numel() for p in params), net
+    return make_step(net), make_step(compiled), sum(p.numel() for p in params), net
 
 
 def count_flops(step) -> int:
@@ -135,10 +142,10 @@ def run_case(case: BenchCase, args: argparse.Namespace) -> dict:
 
     row = {"case": case.name, **asdict(case)}
     try:
-        step, trained, net = build_step(case, args.tiny, args.latent, args.device)
+        eager, step, trained, net = build_step(case, args.tiny, args.latent, args.device)
         row["trained_params_M"] = round(trained / 1e6, 1)
         row["total_params_M"] = round(sum(p.numel() for p in net.parameters()) / 1e6, 1)
-        flops = count_flops(step)
+        flops = count_flops(eager)
         seconds, peak = time_steps(step, args.device, args.warmup, args.steps)
         samples = case.batch * case.frames
         row.update(step_s=round(seconds, 4), samples_per_s=round(samples / seconds, 2), peak_gib=peak and round(peak, 2),
@@ -150,7 +157,7 @@ def run_case(case: BenchCase, args: argparse.Namespace) -> dict:
         log.exception("case %s failed", case.name)
         row["error"] = repr(error)
     finally:
-        step = net = None
+        eager = step = net = None
         gc.collect()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
@@ -180,10 +187,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--tiny", action="store_true", help="tiny architecture (CPU check of the benchmark)")
     parser.add_argument("--latent", type=int, default=64, help="latent side (64 = 512x512 images)")
-    parser.add_argument("--frames", type=int, default=16)
+    parser.add_argument("--frames", type=int, nargs="+", default=[16], help="stage-2 clip lengths")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 2], help="stage-2 (video) batch sizes")
     parser.add_argument("--stage1-batches", type=int, nargs="*", default=[4], help="stage-1 (image) batch sizes")
     parser.add_argument("--baseline-batch", type=int, default=16)
+    parser.add_argument("--compile-batches", type=int, nargs="*", default=[],
+                        help="stage-2 batch sizes to time again under torch.compile (first --frames value)")
     parser.add_argument("--checkpointing", choices=("on", "off", "both"), default="both")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--steps", type=int, default=5)

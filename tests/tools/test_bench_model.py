@@ -17,9 +17,11 @@ def tiny_args(*extra: str) -> argparse.Namespace:
 
 
 def test_cases_cover_baseline_video_and_image_with_and_without_checkpointing():
-    names = [c.name for c in build_cases(tiny_args("--batches", "1", "2", "--stage1-batches", "4"))]
+    args = tiny_args("--batches", "1", "2", "--stage1-batches", "4", "--compile-batches", "1")
+    names = [c.name for c in build_cases(args)]
     assert names == ["sd15_unet_b16_f1", "aa2_stage2_b1_f2", "aa2_stage2_b1_f2_ckpt", "aa2_stage2_b2_f2",
-                     "aa2_stage2_b2_f2_ckpt", "aa2_stage1_b4_f1", "aa2_stage1_b4_f1_ckpt"]
+                     "aa2_stage2_b2_f2_ckpt", "aa2_stage1_b4_f1", "aa2_stage1_b4_f1_ckpt",
+                     "aa2_stage2_b1_f2_compiled"]
 
 
 def test_tiny_cases_measure_a_training_step():
