@@ -21,6 +21,7 @@ BACKENDS: dict[tuple[str, str], str] = {
     ("depth", "lite"): "lite:LiteDepth",
     ("localise", "vlm"): "vlm:VlmLocaliser",
     ("localise", "manual"): "vlm:ManualLocaliser",
+    ("localise", "grounding_dino"): "grounding:GroundingDinoLocaliser",
     ("segment", "sam2"): "sam2_video:Sam2Segmenter",
     ("pose", "sapiens"): "sapiens:SapiensPose",
     ("depth", "sapiens"): "sapiens:SapiensDepth",

@@ -58,7 +58,9 @@ def tracks_from_keyframes(per_frame: dict[int, list]) -> list[ObjectTrack]:
     return [ObjectTrack(label, boxes) for label, boxes in tracks.items()]
 
 
-class _ManualMixin:
+class ManualOverride:
+    """Boxes from a manual boxes file win over a model for the clips the file covers."""
+
     manual = None
 
     def _load_manual(self, path: str | None) -> None:
@@ -79,7 +81,7 @@ class _ManualMixin:
         return Localisation(person=person, objects=[ObjectTrack(label, boxes) for label, boxes in objects])
 
 
-class ManualLocaliser(_ManualMixin, Annotator):
+class ManualLocaliser(ManualOverride, Annotator):
     role, name, version = "localise", "manual", "1"
 
     def __init__(self, boxes: str = "", num_gpus: float = 0.0):
@@ -92,7 +94,7 @@ class ManualLocaliser(_ManualMixin, Annotator):
         return [self._manual(c) or AnnotationError("no_manual_boxes", f"no boxes for {c.video_id} in this span") for c in clips]
 
 
-class VlmLocaliser(_ManualMixin, Annotator):
+class VlmLocaliser(ManualOverride, Annotator):
     role, name, version = "localise", "vlm", "1"
 
     def __init__(self, **config):

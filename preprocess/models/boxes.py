@@ -82,3 +82,14 @@ def mask_track_boxes(masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         boxes[t] = mask_to_box(masks[t])
     nearest = idx[np.abs(np.arange(len(masks))[:, None] - idx[None, :]).argmin(axis=1)]
     return boxes[nearest], present
+
+
+def touches(person: Box, obj: Box, margin: float = 0.1, min_inside: float = 0.3) -> bool:
+    """Whether at least ``min_inside`` of ``obj``'s area lies in the person box grown by ``margin``
+    of its size on every side: a detector's stand-in for "held, carried or touched"."""
+    mx, my = (person[2] - person[0]) * margin, (person[3] - person[1]) * margin
+    grown = (person[0] - mx, person[1] - my, person[2] + mx, person[3] + my)
+    ix = max(0.0, min(grown[2], obj[2]) - max(grown[0], obj[0]))
+    iy = max(0.0, min(grown[3], obj[3]) - max(grown[1], obj[1]))
+    area = (obj[2] - obj[0]) * (obj[3] - obj[1])
+    return area > 0 and ix * iy / area >= min_inside

@@ -1,0 +1,95 @@
+"""Localise backend with Grounding DINO: an open-vocabulary detector instead of a VLM.
+
+A detector cannot be asked which objects the person interacts with, so it is asked for a fixed
+vocabulary (``labels``, "person" always included) and an object counts as interacting when
+enough of it lies on or next to the person's box (:func:`preprocess.models.boxes.touches`).
+Keyframes, label tracks and the manual boxes override are those of the VLM backend.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .base import AnnotationError, Annotator, Clip, Localisation, require_file
+from .vlm import ManualOverride, keyframes, tracks_from_keyframes
+
+FETCH = "a Grounding DINO model folder (e.g. IDEA-Research/grounding-dino-base from https://huggingface.co)"
+DEFAULT_LABELS = ["person", "ball", "bag", "box", "cup", "bottle", "phone", "umbrella", "chair", "bicycle",
+                  "skateboard", "guitar", "book", "racket", "bat", "dog", "toy", "hat", "stick", "flag"]  # fmt: skip
+
+
+@dataclass
+class GroundingConfig:
+    model: str = ""
+    labels: list[str] = field(default_factory=lambda: list(DEFAULT_LABELS))
+    box_threshold: float = 0.35
+    text_threshold: float = 0.25
+    contact_margin: float = 0.1  # person box grown by this share of its size on each side
+    min_inside: float = 0.3  # share of an object's area that must lie in the grown person box
+    manual_boxes: str | None = None
+    num_keyframes: int = 3
+    batch_size: int = 8
+    device: str = "auto"
+    dtype: str = "bfloat16"
+    num_gpus: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.labels = ["person"] + [lab for lab in self.labels if lab.strip().lower() != "person"]
+        if not 0 <= self.box_threshold <= 1 or not 0 <= self.text_threshold <= 1 or not 0 < self.min_inside <= 1:
+            raise ValueError("thresholds must lie in [0, 1] and min_inside in (0, 1]")
+        if self.num_keyframes < 1 or self.batch_size < 1:
+            raise ValueError("num_keyframes and batch_size must be >= 1")
+
+
+class GroundingDinoLocaliser(ManualOverride, Annotator):
+    role, name, version = "localise", "grounding_dino", "1"
+
+    def __init__(self, **config):
+        self.config = GroundingConfig(**config)
+        folder = require_file(self.config.model, "Grounding DINO weights", FETCH)
+        require_file(Path(folder) / "config.json", "Grounding DINO config", FETCH)
+        self._load_manual(self.config.manual_boxes)
+        self.num_gpus = self.config.num_gpus
+        self.detector = None
+
+    def setup(self) -> None:
+        from preprocess.models.device import log_setup_memory, memory_mark, resolve_device, resolve_dtype
+        from preprocess.models.grounding import GroundingDetector
+
+        device = resolve_device(self.config.device)
+        before = memory_mark(device)
+        c = self.config
+        self.detector = GroundingDetector(c.model, device, resolve_dtype(c.dtype), c.box_threshold, c.text_threshold)
+        log_setup_memory(f"grounding_dino ({Path(c.model).name})", device, before)
+
+    def __call__(self, clips: list[Clip]) -> list[Localisation | AnnotationError]:
+        results: list = [self._manual(c) for c in clips]
+        todo = [(i, f) for i, c in enumerate(clips) if results[i] is None for f in keyframes(c.num_frames, self.config.num_keyframes)]
+        if todo and self.detector is None:
+            self.setup()
+        found = []
+        for s in range(0, len(todo), self.config.batch_size):
+            batch = todo[s : s + self.config.batch_size]
+            found += self.detector.detect([clips[i].frames[f] for i, f in batch], self.config.labels)
+        per_clip: dict[int, dict[int, list]] = {}
+        for (i, f), detections in zip(todo, found):
+            per_clip.setdefault(i, {})[f] = detections
+        for i, frames in per_clip.items():
+            results[i] = self._localise(frames)
+        return results
+
+    def _localise(self, frames: dict[int, list]) -> Localisation | AnnotationError:
+        from preprocess.models.boxes import touches
+        from preprocess.models.vlm_parse import split_person
+
+        person, objects = {}, {}
+        for frame, detections in frames.items():
+            box, others = split_person(detections)
+            if box is None:
+                continue
+            person[frame] = box
+            objects[frame] = [d for d in others if touches(box, d.box, self.config.contact_margin, self.config.min_inside)]
+        if not person:
+            return AnnotationError("no_person_found", f"no person detected on keyframes {sorted(frames)}")
+        return Localisation(person=person, objects=tracks_from_keyframes(objects))
