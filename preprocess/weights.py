@@ -32,6 +32,14 @@ class VlmWeights:
 
 
 @dataclass
+class GroundingWeights:
+    path: str = ""
+    """Folder of a transformers Grounding DINO model (the detector alternative to the VLM)."""
+    labels: list[str] | None = None
+    """Vocabulary to detect; None keeps the backend's default list."""
+
+
+@dataclass
 class Sam2Weights:
     checkpoint: str = ""
     """SAM2.1 checkpoint file ({"model": state_dict}), e.g. sam2.1_hiera_base_plus.pt."""
@@ -65,6 +73,7 @@ class Sapiens2Weights:
 @dataclass
 class Weights:
     vlm: VlmWeights = field(default_factory=VlmWeights)
+    grounding_dino: GroundingWeights = field(default_factory=GroundingWeights)
     manual_boxes: str | None = None
     """JSON file of hand-made boxes that override the VLM for the videos it covers."""
     sam2: Sam2Weights = field(default_factory=Sam2Weights)
@@ -78,6 +87,8 @@ class Weights:
         table = {
             ("localise", "vlm"): lambda: {"model": self.vlm.path, "family": self.vlm.family, "manual_boxes": self.manual_boxes},
             ("localise", "manual"): lambda: {"boxes": self.manual_boxes or ""},
+            ("localise", "grounding_dino"): lambda: {"model": self.grounding_dino.path, "manual_boxes": self.manual_boxes,
+                                                     **({"labels": self.grounding_dino.labels} if self.grounding_dino.labels else {})},
             ("segment", "sam2"): lambda: {"checkpoint": self.sam2.checkpoint, "config": self.sam2.config},
             ("pose", "sapiens"): lambda: {"checkpoint": self.sapiens_pose.checkpoint, "format": self.sapiens_pose.format},
             ("depth", "sapiens"): lambda: {"checkpoint": self.sapiens_depth.checkpoint},

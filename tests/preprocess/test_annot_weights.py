@@ -22,7 +22,8 @@ def test_example_file_parses_and_resolves_paths_next_to_it():
 
 
 @pytest.mark.parametrize("role, backend, fetch", [("segment", "sam2", "sam2.1_hiera_base_plus"), ("pose", "sapiens", "sapiens-pose"),
-                                                  ("localise", "vlm", "Qwen2.5-VL"), ("depth", "sapiens2", "sapiens2")])
+                                                  ("localise", "vlm", "Qwen2.5-VL"), ("depth", "sapiens2", "sapiens2"),
+                                                  ("localise", "grounding_dino", "grounding-dino")])
 def test_backends_built_from_the_example_fail_early_naming_what_to_fetch(role, backend, fetch):
     with pytest.raises(FileNotFoundError, match=fetch):
         build_annotator(role, backend, load_weights(EXAMPLE).backend_kwargs(role, backend))
