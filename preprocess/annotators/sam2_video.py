@@ -26,7 +26,6 @@ class Sam2Config:
     config: str = "configs/sam2.1/sam2.1_hiera_b+.yaml"  # packaged with the sam2 package
     overrides: list[str] = field(default_factory=list)  # extra Hydra overrides of the model config
     device: str = "auto"
-    bf16: bool = True
     chunk: int = 64  # frames resident on the device at once
     threshold: float = 0.0  # on mask logits
     min_pixels: int = 16  # a frame whose person mask is smaller counts as empty
@@ -81,7 +80,7 @@ class Sam2Segmenter(Annotator):
         prompts.update({i + 1: dict(obj.boxes) for i, obj in enumerate(loc.objects) if obj.boxes})
         labels = [obj.label for obj in loc.objects if obj.boxes]
         c = self.config
-        masks = track_clip(self.predictor, clip.frames, prompts, c.chunk, c.threshold, c.bf16, c.offload_video_to_cpu)
+        masks = track_clip(self.predictor, clip.frames, prompts, c.chunk, c.threshold, c.offload_video_to_cpu)
         self._check_person(masks[:, 0])
         keep = [k for k in range(len(labels)) if masks[:, k + 1].any()]
         if len(keep) < len(labels):

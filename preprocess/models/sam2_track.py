@@ -5,12 +5,11 @@ is split into chunks that overlap by one frame: each chunk is prompted with the 
 keyframes and re-prompted, on its first frame, with the mask every track had on the last frame
 of the previous chunk, so tracks carry across chunks while only one chunk of frames is resident
 on the device. Within a chunk, propagation runs forward from the earliest prompt and then
-backward to the chunk's start.
+backward to the chunk's start. A track first boxed in a later chunk (an object picked up midway)
+is then carried backward, chunk by chunk, from the mask it has on each chunk's last frame.
 """
 
 from __future__ import annotations
-
-from contextlib import nullcontext
 
 import numpy as np
 import torch
@@ -45,8 +44,9 @@ def _prompt_chunk(predictor, state, prompts: Prompts, carry: dict[int, np.ndarra
     return prompted
 
 
-def _propagate(predictor, state, out: np.ndarray, start: int, threshold: float, ids: list[int]) -> None:
-    for reverse in (False, True):
+def _propagate(predictor, state, out: np.ndarray, start: int, threshold: float, ids: list[int],
+               directions=(False, True)) -> None:
+    for reverse in directions:
         for frame, obj_ids, logits in predictor.propagate_in_video(state, reverse=reverse):
             masks = (logits[:, 0] > threshold).cpu().numpy()
             for obj_id, mask in zip(obj_ids, masks):
@@ -54,21 +54,42 @@ def _propagate(predictor, state, out: np.ndarray, start: int, threshold: float, 
 
 
 def track_clip(predictor, frames: np.ndarray, prompts: Prompts, chunk: int = 64, threshold: float = 0.0,
-               bf16: bool = True, offload_video_to_cpu: bool = False) -> np.ndarray:
-    """Masks bool [T, N, H, W] for tracks ``sorted(prompts)`` over frames uint8 [T, H, W, 3]."""
+               offload_video_to_cpu: bool = False) -> np.ndarray:
+    """Masks bool [T, N, H, W] for tracks ``sorted(prompts)`` over frames uint8 [T, H, W, 3].
+
+    Always under bf16 autocast, on any device: the video predictor stores its memory features in
+    bfloat16 unconditionally, and only autocast reconciles them with float32 activations.
+    """
     ids = sorted(prompts)
     t, h, w = frames.shape[:3]
     out = np.zeros((t, len(ids), h, w), bool)
-    device = predictor.device
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if bf16 and device.type == "cuda" else nullcontext()
-    carry: dict[int, np.ndarray] = {}
+    autocast = torch.autocast(predictor.device.type, dtype=torch.bfloat16)
+    spans = chunk_spans(t, chunk)
     with torch.inference_mode(), autocast:
-        for span in chunk_spans(t, chunk):
+        carry: dict[int, np.ndarray] = {}
+        for span in spans:
             state = predictor.init_state_from_frames(torch.from_numpy(frames[span[0] : span[1]]), offload_video_to_cpu)
             if _prompt_chunk(predictor, state, prompts, carry, span):
                 _propagate(predictor, state, out, span[0], threshold, ids)
             last = out[span[1] - 1]
             carry = {track: last[i] for i, track in enumerate(ids) if last[i].any()}
             predictor.reset_state(state)
-            del state
+        _backward_sweep(predictor, frames, prompts, out, spans, threshold, offload_video_to_cpu)
     return out
+
+
+def _backward_sweep(predictor, frames, prompts: Prompts, out: np.ndarray, spans, threshold: float, offload: bool) -> None:
+    """Carry tracks first boxed in a later chunk back through the earlier chunks."""
+    ids = sorted(prompts)
+    first = {track: min(boxes) for track, boxes in prompts.items() if boxes}
+    for start, end in reversed(spans[:-1]):
+        late = [i for i, track in enumerate(ids) if first.get(track, 0) >= end and out[end - 1, i].any()]
+        if not late:
+            continue
+        state = predictor.init_state_from_frames(torch.from_numpy(frames[start:end]), offload)
+        for i in late:
+            predictor.add_new_mask(state, frame_idx=end - 1 - start, obj_id=ids[i], mask=torch.from_numpy(out[end - 1, i]))
+        chunk_out = np.zeros((end - start, len(ids), *out.shape[2:]), bool)
+        _propagate(predictor, state, chunk_out, 0, threshold, ids, directions=(True,))
+        out[start:end, late] = chunk_out[:, late]
+        predictor.reset_state(state)

@@ -71,6 +71,13 @@ def test_masks_carry_across_chunks_into_frames_without_keyframes(checkpoint):
     to_sample(clip, seg, np.zeros((5, 17, 3), np.float32), np.zeros((5, 1, 1), np.float32), "coco_17")
 
 
+def test_object_boxed_late_is_carried_back_into_earlier_chunks(checkpoint):
+    clip = make_clip(t=5)
+    loc = Localisation(person={0: (16.0, 12.0, 32.0, 37.0)}, objects=[ObjectTrack("ball", {4: (40.0, 30.0, 50.0, 40.0)})])
+    seg = _backend(checkpoint, chunk=3, threshold=-1e9)([clip], localisations=[loc])[0]  # chunks [0, 3), [2, 5)
+    assert seg.objects[:, 0].reshape(5, -1).all(axis=1).tolist() == [True] * 5
+
+
 def test_random_weights_track_runs_at_the_real_threshold(checkpoint):
     clip = make_clip(t=3)
     out = _backend(checkpoint, chunk=64, max_empty_fraction=1.0)([clip], [_loc(3)])[0]
