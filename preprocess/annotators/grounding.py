@@ -65,15 +65,15 @@ class GroundingDinoLocaliser(ManualOverride, Annotator):
 
     def __call__(self, clips: list[Clip]) -> list[Localisation | AnnotationError]:
         results: list = [self._manual(c) for c in clips]
-        todo = [(i, f) for i, c in enumerate(clips) if results[i] is None for f in keyframes(c.num_frames, self.config.num_keyframes)]
-        if todo and self.detector is None:
+        pending = [(i, f) for i, c in enumerate(clips) if results[i] is None for f in keyframes(c.num_frames, self.config.num_keyframes)]
+        if pending and self.detector is None:
             self.setup()
         found = []
-        for s in range(0, len(todo), self.config.batch_size):
-            batch = todo[s : s + self.config.batch_size]
+        for s in range(0, len(pending), self.config.batch_size):
+            batch = pending[s : s + self.config.batch_size]
             found += self.detector.detect([clips[i].frames[f] for i, f in batch], self.config.labels)
         per_clip: dict[int, dict[int, list]] = {}
-        for (i, f), detections in zip(todo, found):
+        for (i, f), detections in zip(pending, found):
             per_clip.setdefault(i, {})[f] = detections
         for i, frames in per_clip.items():
             results[i] = self._localise(frames)

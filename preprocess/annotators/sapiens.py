@@ -43,10 +43,16 @@ class SapiensConfig:
 
 
 def is_torchscript(path) -> bool:
+    """TorchScript archives carry a ``code/`` folder; ``torch.export`` archives are refused outright."""
     if not zipfile.is_zipfile(path):
         return False
     with zipfile.ZipFile(path) as archive:
-        return any(name.split("/")[1:2] == ["code"] for name in archive.namelist())
+        names = archive.namelist()
+    # older exports hold serialized_exported_program.json, newer ones an archive_format entry
+    if any("serialized_exported_program" in name or name.endswith("/archive_format") for name in names):
+        raise ValueError(f"{path} is a torch.export archive (the bfloat16/float16 Sapiens-Lite files), tied to the "
+                         "PyTorch that wrote it; use the *_torchscript.pt2 export or the original .pth instead")
+    return any(name.split("/")[1:2] == ["code"] for name in names)
 
 
 def person_boxes(seg: Segmentation) -> tuple[np.ndarray, np.ndarray]:

@@ -117,15 +117,15 @@ class VlmLocaliser(ManualOverride, Annotator):
 
     def __call__(self, clips: list[Clip]) -> list[Localisation | AnnotationError]:
         results: list = [self._manual(c) for c in clips]
-        todo = [(i, f) for i, c in enumerate(clips) if results[i] is None for f in keyframes(c.num_frames, self.config.num_keyframes)]
-        if todo and self.vlm is None:
+        pending = [(i, f) for i, c in enumerate(clips) if results[i] is None for f in keyframes(c.num_frames, self.config.num_keyframes)]
+        if pending and self.vlm is None:
             self.setup()
         answers = []
-        for s in range(0, len(todo), self.config.batch_size):
-            batch = todo[s : s + self.config.batch_size]
+        for s in range(0, len(pending), self.config.batch_size):
+            batch = pending[s : s + self.config.batch_size]
             answers += self.vlm.ask([clips[i].frames[f] for i, f in batch])
         per_clip: dict[int, dict[int, object]] = {}
-        for (i, f), answer in zip(todo, answers):
+        for (i, f), answer in zip(pending, answers):
             per_clip.setdefault(i, {})[f] = answer
         for i, frames in per_clip.items():
             results[i] = self._localise(clips[i], frames)

@@ -112,6 +112,22 @@ def test_empty_person_mask_is_a_clip_error(weights):
     assert good.keypoints.shape == (2, 17, 3)
 
 
+def test_torch_export_archives_are_refused_with_advice(tmp_path):
+    program = torch.export.export(torch.nn.Linear(2, 2), (torch.randn(1, 2),))
+    torch.export.save(program, tmp_path / "sapiens_bfloat16.pt2")
+    backend = build_annotator("pose", "sapiens", dict(checkpoint=str(tmp_path / "sapiens_bfloat16.pt2"), device="cpu"))
+    with pytest.raises(ValueError, match="torchscript.pt2"):
+        backend.setup()
+
+
+def test_setup_logs_the_memory_it_holds(weights, caplog):
+    backend = build_annotator("pose", "sapiens", dict(checkpoint=str(weights["pose"][1]), input_hw=INPUT_HW, device="cpu",
+                                                      format="coco_17"))
+    with caplog.at_level("INFO", logger="preprocess.models.device"):
+        backend.setup()
+    assert [r.getMessage() for r in caplog.records] == ["sapiens (pose_torchscript.pt2) on cpu"]
+
+
 def test_missing_checkpoint_fails_at_construction(tmp_path):
     with pytest.raises(FileNotFoundError, match="sapiens-pose"):
         build_annotator("pose", "sapiens", dict(checkpoint=str(tmp_path / "nope.pth")))
