@@ -68,7 +68,7 @@ class ManualOverride:
 
         self.manual = ManualBoxes(require_file(path, "manual boxes file", "the JSON boxes file named in the config")) if path else None
 
-    def _manual(self, clip: Clip) -> Localisation | None:
+    def _manual(self, clip: Clip) -> Localisation | AnnotationError | None:
         if self.manual is None:
             return None
         source = list(clip.source_frames) or list(range(clip.start_frame, clip.start_frame + clip.num_frames))
