@@ -8,6 +8,8 @@ the same schema.
 
 from __future__ import annotations
 
+import copy
+import logging
 import os
 
 import ray
@@ -18,6 +20,7 @@ from .rows import batch_from_rows, new_row, normalise, rows_from_batch
 from .stages import AnnotateStage, ClipStage, ProbeStage, QualifyStage
 
 MAX_INPUT_BLOCKS = 1024
+log = logging.getLogger(__name__)
 
 
 class RayStage:
@@ -39,9 +42,33 @@ def _actor_stage(ds: ray.data.Dataset, stage_cls, args: tuple, *, batch_size: in
     )
 
 
+def fit_to_cluster(config: PreprocessConfig, resources: dict[str, float]) -> PreprocessConfig:
+    """Shrink the stages' CPU reservations to fit a small cluster; refuse GPUs it does not have.
+
+    Every actor pool needs its actors placed before rows flow, so reservations that add up to more
+    CPUs than the cluster has would wait forever. CPU reservations are scheduling hints (decoders
+    use threads anyway): scaling them down is safe. A GPU request on a cluster without GPUs is a
+    configuration error.
+    """
+    c = copy.deepcopy(config)
+    stages = [(c.probe, c.probe.concurrency), (c.clips, c.clips.concurrency),
+              (c.annotate, c.annotate.concurrency), (c.qualify, 1)]
+    wanted = sum(stage.num_cpus * n for stage, n in stages)
+    cpus = float(resources.get("CPU", 0.0))
+    if 0 < cpus < wanted:
+        log.warning("stages reserve %.2f CPUs, the cluster has %.0f: scaling reservations by %.2f", wanted, cpus,
+                    cpus / wanted)
+        for stage, _ in stages:
+            stage.num_cpus *= cpus / wanted * 0.999
+    gpus = c.annotate.num_gpus * c.annotate.concurrency
+    if gpus > 0 and float(resources.get("GPU", 0.0)) == 0.0:
+        raise ValueError(f"annotate asks for {gpus} GPUs but the Ray cluster has none; set annotate.num_gpus=0")
+    return c
+
+
 def build_dataset(rows: list[dict], config: PreprocessConfig) -> ray.data.Dataset:
     """catalog rows -> probe -> clips -> annotate -> qualify, as a lazy Ray Dataset."""
-    c = config
+    c = fit_to_cluster(config, ray.cluster_resources())
     blocks = max(1, min(len(rows), MAX_INPUT_BLOCKS))
     ds = ray.data.from_items([normalise(r) for r in rows] or [new_row()], override_num_blocks=blocks)
     if not rows:
