@@ -33,9 +33,10 @@ def test_stage_runs_manual_sam2_and_sapiens_backends(tmp_path):
     })
     stage = AnnotateStage(config)
     stage.setup()
-    clips = [make_clip(t=3, key="v0_000000"), make_clip(t=3, key="v1_000000", seed=1)]
+    clips = [make_clip(t=3, h=45, w=61, key="v0_000000"), make_clip(t=3, key="v1_000000", seed=1)]  # odd sizes too
     results, errors = stage.annotate(clips)
     assert errors[0] is None and errors[1].reason == "no_manual_boxes"
     seg, pose, depth = results["segmentations"][0], results["poses"][0], results["depths"][0]
-    assert seg.character.all() and pose.keypoints.shape == (3, 17, 3) and np.isfinite(depth).all()
+    assert seg.character.shape == (3, 45, 61) and seg.character.all() and pose.keypoints.shape == (3, 17, 3)
+    assert depth.shape == (3, 22, 30) and np.isfinite(depth).all()
     to_sample(clips[0], seg, pose.keypoints, depth, pose.format)
