@@ -17,15 +17,18 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import webdataset as wds
 
-from .schema import ClipSample, decode_sample, encode_sample, member_sizes
+from .schema import ClipMeta, ClipSample, decode_sample, encode_sample, member_sizes
 
 TMP_SUFFIX = ".tmp"
 
 
 def manifest_row(sample: ClipSample, sizes: dict[str, int], shard: str) -> dict:
-    m = sample.meta
+    return meta_manifest_row(sample.key, sample.meta, sizes, shard)
+
+
+def meta_manifest_row(key: str, m: ClipMeta, sizes: dict[str, int], shard: str) -> dict:
     return {
-        "key": sample.key,
+        "key": key,
         "shard": shard,
         "source": m.source,
         "video_id": m.video_id,
@@ -77,7 +80,10 @@ class ShardWriter:
         self._rows, self._bytes = [], 0
 
     def write(self, sample: ClipSample, extra: dict | None = None) -> None:
-        encoded = encode_sample(sample)
+        self.write_encoded(encode_sample(sample), sample.meta, extra)
+
+    def write_encoded(self, encoded: dict, meta: ClipMeta, extra: dict | None = None) -> None:
+        """Write a sample already encoded by :func:`encode_sample` (no decode/re-encode round trip)."""
         sizes = member_sizes(encoded)
         size = sum(sizes.values()) + 512 * (len(sizes) + 1)  # tar headers
         full = self._tar is not None and (
@@ -88,7 +94,7 @@ class ShardWriter:
         if self._tar is None:
             self._open()
         self._tar.write(encoded)
-        self._rows.append({**manifest_row(sample, sizes, self._name()), **(extra or {})})
+        self._rows.append({**meta_manifest_row(encoded["__key__"], meta, sizes, self._name()), **(extra or {})})
         self._bytes += size
 
     def _finish(self) -> None:

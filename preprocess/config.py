@@ -85,6 +85,9 @@ class AnnotateConfig:
     depth: str = "oracle"
     backend_config: dict[str, dict] = field(default_factory=dict)
     """Per role, keyword arguments of its backend (weights paths, boxes file, thresholds)."""
+    depth_short_side: int | None = 256
+    """Depth is stored with its short side at most this (nearest neighbour, NaN kept); the
+    training pipeline resizes it. None stores it at the backend's size."""
     batch_size: int = 4
     """Clips per actor call; GPU backends batch across them."""
     num_gpus: float = 0.0
@@ -101,6 +104,7 @@ class AnnotateConfig:
         if unknown:
             raise ValueError(f"annotate.backend_config has unknown roles {sorted(unknown)}")
         _positive("annotate.batch_size", self.batch_size)
+        _positive("annotate.depth_short_side", self.depth_short_side, allow_none=True)
         _positive("annotate.num_cpus", self.num_cpus)
         _positive("annotate.concurrency", self.concurrency)
         if self.num_gpus < 0:

@@ -16,7 +16,7 @@ import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from dataset.schema import decode_sample
+from dataset.schema import ClipMeta
 from dataset.shards import ShardWriter
 
 from .config import WriteConfig
@@ -95,7 +95,7 @@ class ShardSink:
         if not self.in_shard:
             return
         for row in sorted(self.shard_rows, key=lambda r: r["key"]):
-            self.writer.write(decode_sample(raw_sample(row)))
+            self.writer.write_encoded(raw_sample(row), ClipMeta.from_json(row["json"]))
         self.writer.close()  # renames the tar: the shard is whole
         shard = self.writer.written[-1].stem
         self._commit_ledger([{**r, "shard": shard} for r in self.in_shard], shard)

@@ -29,7 +29,7 @@ from ..annotators import AnnotationError, Clip, build_annotator
 from ..annotators.base import ROLES
 from ..config import AnnotateConfig
 from ..rows import FAILED, OK, fail
-from ..timeline import rotation_turns
+from ..timeline import nearest_resize, output_size, rotation_turns
 
 EARLIER = {"localise": (), "segment": ("localisations",), "pose": ("localisations", "segmentations"),
            "depth": ("localisations", "segmentations", "poses")}
@@ -103,9 +103,11 @@ class AnnotateStage:
                         object_labels=list(seg.labels), boxes=boxes_json(results["localisations"][i]),
                         annotators={r: self.annotators[r].tag for r in ROLES},
                         extra={"source_frames": list(clip.source_frames), "rotation": row["rotation"]})
+        depth = np.asarray(results["depths"][i], np.float32)
+        depth = nearest_resize(depth, output_size(*depth.shape[1:], self.config.depth_short_side))
         encoded = encode_sample(ClipSample(
             key=row["key"], video=row["mp4"], meta=meta, character_mask=seg.character, object_masks=seg.objects,
-            keypoints=np.asarray(pose.keypoints, np.float32), depth=np.asarray(results["depths"][i], np.float32)))
+            keypoints=np.asarray(pose.keypoints, np.float32), depth=depth))
         return {**row, "json": encoded["json"], "mask_npz": encoded["mask.npz"], "pose_npz": encoded["pose.npz"],
                 "depth_npz": encoded["depth.npz"]}
 
