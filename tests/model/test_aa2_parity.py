@@ -125,3 +125,15 @@ def test_switched_off_parts_have_no_parameters(tiny_unet):
 def test_options_reject_unknown_fusion_scope():
     with pytest.raises(ValueError, match="reference_fusion"):
         AA2Options(reference_fusion="down")
+
+
+@pytest.mark.parametrize("video", [False, True])
+def test_each_clip_attends_to_its_own_reference(tiny_unet, tiny_adapter, video):
+    model = aa2_from_unet(tiny_unet, tiny_adapter if video else None, tiny_options()).eval()
+    inputs = make_inputs(size=8)
+    other = dict(inputs, ref_latents=inputs["ref_latents"].clone())
+    other["ref_latents"][1] += 1.0
+    with torch.no_grad():
+        first, second = model(**inputs), model(**other)
+    assert torch.equal(first[0], second[0])
+    assert not torch.allclose(first[1], second[1])
