@@ -133,7 +133,8 @@ class AA2Model(ModelMixin, ConfigMixin):
                             cross_attention_kwargs={"reference_bank": bank}, return_dict=False)
         return bank
 
-    def _denoiser_input(self, noisy: torch.Tensor, env: torch.Tensor | None, mask: torch.Tensor | None) -> torch.Tensor:
+    def _denoiser_input(self, noisy: torch.Tensor, env: torch.Tensor | None,
+                        mask: torch.Tensor | None) -> torch.Tensor:
         if not self.spec.use_environment:
             if env is not None or mask is not None:
                 raise ValueError("environment input is switched off; do not pass env_latents or mask")

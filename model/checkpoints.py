@@ -42,7 +42,8 @@ def raise_on_mismatch(source: str | Path, missing: Iterable[str] = (), unexpecte
                       mismatched: Iterable = (), allowed_missing: tuple[str, ...] = ()) -> None:
     """Raise CheckpointMismatchError naming the source and up to ten offending keys of each kind."""
     missing = sorted(k for k in missing if not (allowed_missing and k.endswith(allowed_missing)))
-    problems = {"missing": missing, "unexpected": sorted(unexpected), "mismatched shape": [str(m) for m in mismatched]}
+    problems = {"missing": missing, "unexpected": sorted(unexpected),
+                "mismatched shape": [str(m) for m in mismatched]}
     problems = {kind: keys for kind, keys in problems.items() if keys}
     if problems:
         detail = "; ".join(f"{len(keys)} {kind} keys, e.g. {keys[:10]}" for kind, keys in problems.items())

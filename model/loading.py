@@ -99,9 +99,11 @@ def motion_adapter_from_original(state: dict, source: str | Path, num_attention_
                                  norm_num_groups: int = 32) -> MotionAdapter:
     adapter = MotionAdapter(**original_motion_config(state, num_attention_heads, norm_num_groups))
     converted = convert_animatediff_checkpoint_to_diffusers(state)
-    result = adapter.load_state_dict(converted, strict=False)
-    mismatched = [k for k, v in converted.items() if k in adapter.state_dict() and adapter.state_dict()[k].shape != v.shape]
-    raise_on_mismatch(source, result.missing_keys, result.unexpected_keys, mismatched, POSITION_TABLE_SUFFIX)
+    expected = adapter.state_dict()
+    mismatched = [k for k, v in converted.items() if k in expected and expected[k].shape != v.shape]
+    raise_on_mismatch(source, expected.keys() - converted.keys(), converted.keys() - expected.keys(), mismatched,
+                      POSITION_TABLE_SUFFIX)
+    adapter.load_state_dict(converted, strict=False)
     return adapter
 
 

@@ -53,7 +53,8 @@ def fused_layers(unet: torch.nn.Module, scope: str) -> list[str]:
     return layers if scope == "all" else [n for n in layers if is_decoder_layer(n)]
 
 
-def attention_with_reference(attn: Attention, hidden_states: torch.Tensor, reference: torch.Tensor | None) -> torch.Tensor:
+def attention_with_reference(attn: Attention, hidden_states: torch.Tensor,
+                             reference: torch.Tensor | None) -> torch.Tensor:
     """Self-attention whose keys/values also cover `reference` tokens ([B, N, C], B divides batch).
 
     Without reference tokens this is the arithmetic of diffusers' AttnProcessor2_0 on 3D input,

@@ -5,7 +5,9 @@ every AA2 part, at 512x512 (64x64 latents). Each case runs forward + backward + 
 bf16 autocast (fp32 master weights, PyTorch SDPA attention); FLOPs are those counted by
 `torch.utils.flop_counter.FlopCounterMode` over one step (matmuls, convolutions, attention).
 The plain SD 1.5 UNet2DConditionModel (77x768 text context) runs in the same process as the
-baseline that the numbers are compared against. `--tiny` runs the same code on the CPU in seconds.
+baseline that the numbers are compared against. Inputs are random latents: VAE and CLIP
+encoding, which a training step adds, are not part of the measured step. `--tiny` runs the same
+code on the CPU in seconds.
 """
 
 from __future__ import annotations
@@ -68,8 +70,8 @@ def make_inputs(case: BenchCase, latent: int, embed_dim: int, device) -> dict:
     }
 
 
-def build_step(case: BenchCase, tiny: bool, latent: int, device):
-    """(eager step, timed step, trained parameter count, model); a step runs fwd+bwd+AdamW."""
+def build_network(case: BenchCase, tiny: bool, latent: int, device):
+    """(model, trained parameters, positional inputs, keyword inputs), built on `device`."""
     import torch
     from diffusers import UNet2DConditionModel
 
@@ -79,16 +81,21 @@ def build_step(case: BenchCase, tiny: bool, latent: int, device):
     with torch.device(device):
         if case.model == "baseline":
             net = UNet2DConditionModel.from_config(tiny_unet_config() if tiny else sd15_unet_config())
-            params = list(net.parameters())
-            dim = net.config.cross_attention_dim
-            call_args = (torch.randn(case.batch, 4, latent, latent), torch.randint(0, 1000, (case.batch,)),
-                         torch.randn(case.batch, 77, dim))
-            call_kwargs = {"return_dict": False}
-        else:
-            arch = (tiny_config if tiny else full_config)(video=case.stage == 2)
-            net = build_model(arch)
-            params = [p for group in set_trainable(net, case.stage).values() for p in group]
-            call_args, call_kwargs = (), make_inputs(case, latent, arch.image_embed_dim, device)
+            context = torch.randn(case.batch, 77, net.config.cross_attention_dim)
+            noisy = torch.randn(case.batch, 4, latent, latent)
+            return net, list(net.parameters()), (noisy, torch.randint(0, 1000, (case.batch,)), context), {
+                "return_dict": False}
+        arch = (tiny_config if tiny else full_config)(video=case.stage == 2)
+        net = build_model(arch)
+        params = [p for group in set_trainable(net, case.stage).values() for p in group]
+        return net, params, (), make_inputs(case, latent, arch.image_embed_dim, device)
+
+
+def build_step(case: BenchCase, tiny: bool, latent: int, device):
+    """(eager step, timed step, trained parameter count, model); a step runs fwd+bwd+AdamW."""
+    import torch
+
+    net, params, call_args, call_kwargs = build_network(case, tiny, latent, device)
     if case.checkpointing:
         net.enable_gradient_checkpointing()
     net.train()
@@ -148,8 +155,8 @@ def run_case(case: BenchCase, args: argparse.Namespace) -> dict:
         flops = count_flops(eager)
         seconds, peak = time_steps(step, args.device, args.warmup, args.steps)
         samples = case.batch * case.frames
-        row.update(step_s=round(seconds, 4), samples_per_s=round(samples / seconds, 2), peak_gib=peak and round(peak, 2),
-                   flop_per_step=flops,
+        row.update(step_s=round(seconds, 4), samples_per_s=round(samples / seconds, 2),
+                   peak_gib=peak and round(peak, 2), flop_per_step=flops,
                    tflop_per_step=round(flops / 1e12, 3), achieved_tflops=round(flops / seconds / 1e12, 1))
     except torch.OutOfMemoryError:
         row["error"] = "out of memory"

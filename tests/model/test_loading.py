@@ -105,6 +105,10 @@ def test_mismatched_motion_checkpoint_is_rejected(tmp_path, tiny_adapter):
     torch.save({**state, "down_blocks.0.motion_modules.0.extra.weight": torch.zeros(1)}, tmp_path / "extra.ckpt")
     with pytest.raises(CheckpointMismatchError, match="unexpected"):
         load_motion_adapter(tmp_path / "extra.ckpt", num_attention_heads=2, norm_num_groups=8)
+    wrong = next(k for k in state if k.endswith("proj_in.weight"))
+    torch.save({**state, wrong: state[wrong][:, :-1]}, tmp_path / "shape.ckpt")
+    with pytest.raises(CheckpointMismatchError, match="mismatched shape"):
+        load_motion_adapter(tmp_path / "shape.ckpt", num_attention_heads=2, norm_num_groups=8)
     torch.save({"foo.weight": torch.zeros(1)}, tmp_path / "other.ckpt")
     with pytest.raises(ValueError, match="not an AnimateDiff"):
         load_motion_adapter(tmp_path / "other.ckpt")
