@@ -37,7 +37,7 @@ def reference_window(mask: np.ndarray, out_hw: tuple[int, int], margin: float = 
     x0, y0, x1, y1 = box
     aspect = out_hw[1] / out_hw[0]
     height = max((y1 - y0) * (1 + margin), (x1 - x0) * (1 + margin) / aspect, 1.0)
-    return (x0 + x1) / 2, (y0 + y1) / 2, height
+    return (x0 + x1 - 1) / 2, (y0 + y1 - 1) / 2, height  # pixel-centre convention
 
 
 def reference_image(frame: np.ndarray, mask: np.ndarray, out_hw: tuple[int, int], rng: np.random.Generator,

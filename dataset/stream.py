@@ -28,7 +28,6 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
@@ -162,7 +161,8 @@ class ShardStream(IterableDataset):
 
     def __iter__(self):
         if get_worker_info() is not None:
-            cv2.setNumThreads(1)  # one process per core already; OpenCV's pool would oversubscribe
+            # One process per core already. (Not cv2.setNumThreads: in a forked child whose
+            # parent had started OpenCV's pool it waits forever on the parent's threads.)
             torch.set_num_threads(1)
         role, workers = self._role()
         errors = ErrorLog(self.config.error_log_interval_s, where=f"rank {self.rank} worker {role}: ")

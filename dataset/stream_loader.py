@@ -48,9 +48,9 @@ class StreamLoader:
         return self.stream.config.batches_per_epoch
 
     def _dataloader(self) -> DataLoader:
-        extra = {"prefetch_factor": self.prefetch_factor} if self.num_workers else {}
+        extra = {"prefetch_factor": self.prefetch_factor, "timeout": self.timeout} if self.num_workers else {}
         return DataLoader(self.stream, batch_size=None, num_workers=self.num_workers,
-                          pin_memory=self.pin_memory, timeout=self.timeout, **extra)
+                          pin_memory=self.pin_memory, **extra)
 
     def __iter__(self):
         """One epoch (or the rest of a restored or interrupted one)."""

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from dataset.keypoint_formats import OPENPOSE_18
+from dataset.scale_aug import Layers
 from dataset.schema import ClipMeta, ClipSample
 from dataset.shards import ShardWriter
 from dataset.video import encode_mp4
@@ -69,7 +70,8 @@ def _object_box(keypoints, width):
     return int(x - 2 * width), int(y), int(x), int(y + 2 * width)
 
 
-def make_clip(key: str, num_frames: int = 24, hw=(96, 128), seed: int = 0, fps: float = 12.0) -> ClipSample:
+def draw_clip(num_frames: int = 24, hw=(96, 128), seed: int = 0) -> Layers:
+    """The fixture clip's exact pixels and ground truth, before mp4 encoding."""
     rng = np.random.default_rng(seed)
     h, w = hw
     width = max(3, h // 16)
@@ -91,11 +93,18 @@ def make_clip(key: str, num_frames: int = 24, hw=(96, 128), seed: int = 0, fps: 
         frames[t] = frame
     depth[person] = PERSON_DEPTH
     depth[objects[:, 0]] = OBJECT_DEPTH
+    return Layers(frames=frames, character=person, objects=objects, keypoints=kps, depth=depth)
+
+
+def make_clip(key: str, num_frames: int = 24, hw=(96, 128), seed: int = 0, fps: float = 12.0) -> ClipSample:
+    """The fixture clip as a ClipSample (real H.264 mp4)."""
+    gt = draw_clip(num_frames, hw, seed)
+    h, w = hw
     meta = ClipMeta(source=f"fixture://{key}", video_id=key.split("_")[0], start_frame=0, num_frames=num_frames,
                     fps=fps, width=w, height=h, keypoint_format="openpose_18", object_labels=["box"],
                     annotators={"segment": "oracle@1", "pose": "oracle@1", "depth": "oracle@1"})
-    return ClipSample(key=key, video=encode_mp4(frames, fps), meta=meta, character_mask=person,
-                      object_masks=objects, keypoints=kps, depth=depth)
+    return ClipSample(key=key, video=encode_mp4(gt.frames, fps), meta=meta, character_mask=gt.character,
+                      object_masks=gt.objects, keypoints=gt.keypoints, depth=gt.depth)
 
 
 def write_shard_folder(folder, num_clips: int, clips_per_shard: int = 4, num_frames: int = 24, hw=(96, 128),

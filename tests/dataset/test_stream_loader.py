@@ -1,0 +1,132 @@
+"""The shard stream: exact single pass, equal epochs per rank, corrupt samples, save/restore."""
+
+import hashlib
+
+import pytest
+import webdataset as wds
+
+from dataset.dist_env import resolve_rank
+from dataset.sample_config import SampleConfig
+from dataset.schema import encode_sample
+from dataset.stream import ShardStream, StreamConfig
+from dataset.stream_loader import StreamLoader
+from tests.dataset.conftest import make_clip
+
+SAMPLE = SampleConfig(height=32, width=32, num_frames=2, stride=2)
+
+
+def _keys(folder_clips: int, shard_folder, **kw):
+    return shard_folder(folder_clips, num_frames=8, hw=(48, 64), **kw)
+
+
+def _run(loader):
+    return [(tuple(b.keys), hashlib.md5(b.frames.numpy().tobytes() + b.mask.numpy().tobytes()).hexdigest())
+            for b in loader]
+
+
+def test_exact_mode_two_ranks_two_workers_read_each_sample_once(shard_folder):
+    folder = _keys(9, shard_folder, clips_per_shard=2)
+    seen = []
+    for rank in range(2):
+        stream = ShardStream(StreamConfig(str(folder), batch_size=2, resampled=False), SAMPLE, rank, 2)
+        seen += [k for b in StreamLoader(stream, num_workers=2) for k in b.keys]
+    assert sorted(seen) == sorted(f"vid000{i:04d}_000000" for i in range(9))
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_every_rank_gets_the_same_number_of_batches(shard_folder, workers):
+    folder = _keys(5, shard_folder, clips_per_shard=2)  # 3 shards for 2 ranks
+    counts = []
+    for rank in range(2):
+        cfg = StreamConfig(str(folder), batch_size=2, batches_per_epoch=5, shuffle_buffer=4, shuffle_initial=2)
+        loader = StreamLoader(ShardStream(cfg, SAMPLE, rank, 2), num_workers=workers)
+        counts.append(sum(1 for _ in loader))
+        assert len(loader) == 5 and loader.epoch == 1
+    assert counts == [5, 5]
+
+
+def _corrupt_shard(folder):
+    with wds.TarWriter(str(folder / "shard-000099.tar")) as tar:
+        for i in range(3):
+            encoded = encode_sample(make_clip(f"bad{i:04d}_000000", num_frames=8, hw=(48, 64), seed=i))
+            if i == 1:
+                encoded["mask.npz"] = b"PK\x03\x04 not a zip archive"
+            tar.write(encoded)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_corrupt_sample_is_skipped_and_counted(shard_folder, workers):
+    folder = _keys(2, shard_folder, clips_per_shard=2)
+    _corrupt_shard(folder)
+    loader = StreamLoader(ShardStream(StreamConfig(str(folder), resampled=False), SAMPLE, 0, 1), num_workers=workers)
+    keys = [k for b in loader for k in b.keys]
+    assert "bad0001_000000" not in keys and len(keys) == 4
+    assert loader.error_counts() == {"decode_mask_npz": 1}
+    assert loader.state_dict()["errors"] == {"decode_mask_npz": 1}
+
+
+def _train_loader(folder, seed=0, workers=2):
+    cfg = StreamConfig(str(folder), batch_size=1, batches_per_epoch=5, shuffle_buffer=4, shuffle_initial=2, seed=seed)
+    return StreamLoader(ShardStream(cfg, SAMPLE, 0, 1), num_workers=workers)
+
+
+@pytest.mark.parametrize("stop_after", [1, 2, 3])
+def test_restore_continues_the_stream_exactly(shard_folder, stop_after):
+    folder = _keys(6, shard_folder, clips_per_shard=2)
+    reference = _train_loader(folder)
+    expected = _run(reference) + _run(reference)  # two epochs
+    interrupted = _train_loader(folder)
+    got, it = [], iter(interrupted)
+    for _ in range(stop_after):
+        got += _run([next(it)])
+    state = interrupted.state_dict()
+    it.close()
+    restored = _train_loader(folder)
+    restored.load_state_dict(state)
+    got += _run(restored) + _run(restored)
+    assert got == expected
+
+
+def test_a_new_loop_after_a_break_continues_the_epoch(shard_folder):
+    folder = _keys(4, shard_folder, clips_per_shard=2)
+    expected = _run(_train_loader(folder))
+    loader = _train_loader(folder)
+    first = []
+    for batch in loader:
+        first += _run([batch])
+        if len(first) == 2:
+            break
+    assert first + _run(loader) == expected
+
+
+def test_seed_determines_the_stream(shard_folder):
+    folder = _keys(6, shard_folder, clips_per_shard=2)
+    assert _run(_train_loader(folder, seed=1)) == _run(_train_loader(folder, seed=1))
+    assert _run(_train_loader(folder, seed=1)) != _run(_train_loader(folder, seed=2))
+
+
+def test_changed_layout_starts_the_next_epoch(shard_folder):
+    folder = _keys(4, shard_folder, clips_per_shard=2)
+    loader = _train_loader(folder, workers=2)
+    next(iter(loader))
+    other = _train_loader(folder, workers=1)
+    other.load_state_dict(loader.state_dict())
+    assert other.epoch == 1 and len(_run(other)) == 5
+
+
+def test_rank_resolution(monkeypatch):
+    assert resolve_rank(1, 4) == (1, 4)
+    monkeypatch.setenv("RANK", "3")
+    monkeypatch.setenv("WORLD_SIZE", "8")
+    assert resolve_rank() == (3, 8)
+    with pytest.raises(ValueError):
+        resolve_rank(2, None)
+    with pytest.raises(ValueError):
+        resolve_rank(4, 4)
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="batches_per_epoch"):
+        StreamConfig("x", resampled=True)
+    with pytest.raises(ValueError):
+        StreamConfig("x", resampled=False, shuffle_buffer=4, shuffle_initial=8)
