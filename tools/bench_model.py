@@ -195,7 +195,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tiny", action="store_true", help="tiny architecture (CPU check of the benchmark)")
     parser.add_argument("--latent", type=int, default=64, help="latent side (64 = 512x512 images)")
     parser.add_argument("--frames", type=int, nargs="+", default=[16], help="stage-2 clip lengths")
-    parser.add_argument("--batches", type=int, nargs="+", default=[1, 2], help="stage-2 (video) batch sizes")
+    parser.add_argument("--batches", type=int, nargs="*", default=[1, 2], help="stage-2 (video) batch sizes")
     parser.add_argument("--stage1-batches", type=int, nargs="*", default=[4], help="stage-1 (image) batch sizes")
     parser.add_argument("--baseline-batch", type=int, default=16)
     parser.add_argument("--compile-batches", type=int, nargs="*", default=[],

@@ -67,3 +67,27 @@ def test_stage2_needs_temporal_layers(tiny_unet):
     model = aa2_from_unet(tiny_unet, None, tiny_options())
     with pytest.raises(ValueError, match="inflate"):
         parameter_groups(model, 2)
+
+
+@pytest.mark.parametrize("stage", [1, 2])
+def test_gradient_checkpointing_gives_the_same_gradients(tiny_unet, tiny_adapter, stage):
+    model = aa2_from_unet(tiny_unet, tiny_adapter if stage == 2 else None, tiny_options())
+    perturb_new_parts(model)
+    groups = set_trainable(model, stage)
+    backward(model)
+    plain = [p.grad.clone() for params in groups.values() for p in params]
+    model.enable_gradient_checkpointing()
+    backward(model)
+    checkpointed = [p.grad for params in groups.values() for p in params]
+    for a, b in zip(plain, checkpointed):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_bf16_autocast_forward_and_backward(tiny_unet, tiny_adapter):
+    model = aa2_from_unet(tiny_unet, tiny_adapter, tiny_options())
+    set_trainable(model, 2)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(**make_inputs(size=8))
+    assert out.dtype == torch.bfloat16
+    out.float().square().mean().backward()
+    assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in model.parameters() if p.requires_grad)
