@@ -120,7 +120,7 @@ class QualifyConfig:
     min_keypoint_score: float = 0.3
     """Mean keypoint score (over visible frames) below which a clip is rejected."""
     min_mask_stability: float = 0.5
-    """Mean IoU of consecutive character masks below which a clip is rejected."""
+    """Mean smaller/larger ratio of consecutive mask areas below which a clip is rejected (flicker)."""
     min_main_component: float = 0.6
     """Share of the character mask in its largest connected part (one main character)."""
     num_cpus: float = 0.25

@@ -1,8 +1,8 @@
 """Qualify stage: score each annotated clip and reject the ones not fit for training.
 
 Scores (kept in the clip's json ``scores``): ``visible`` (share of frames with the character),
-``area`` (mean mask area over those frames), ``keypoint_score``, ``mask_stability`` (mean IoU of
-consecutive masks), ``main_component`` (share of the mask in its largest connected part: one
+``area`` (mean mask area over those frames), ``keypoint_score``, ``mask_stability`` (how steady
+the mask area is from frame to frame), ``main_component`` (share of the mask in its largest connected part: one
 main character, not a crowd). A reject is a row with a reason, like any other per-clip failure.
 """
 
@@ -26,13 +26,17 @@ def raw_sample(row: dict) -> dict:
 
 
 def mask_stability(masks: np.ndarray) -> float:
-    """Mean IoU of consecutive masks where either is non-empty; 1 for a single frame."""
-    if len(masks) < 2:
+    """Mean ratio smaller/larger of consecutive mask areas: 1 for a steady mask, near 0 for flicker.
+
+    Areas, not IoU: a person moving fast at a low clip rate overlaps little with itself from frame
+    to frame, yet its segmentation is fine; a failing segmenter makes the area jump.
+    """
+    areas = masks.reshape(len(masks), -1).sum(1).astype(np.float64)
+    if len(areas) < 2:
         return 1.0
-    inter = (masks[1:] & masks[:-1]).sum((1, 2)).astype(np.float64)
-    union = (masks[1:] | masks[:-1]).sum((1, 2)).astype(np.float64)
-    valid = union > 0
-    return float((inter[valid] / union[valid]).mean()) if valid.any() else 0.0
+    small, large = np.minimum(areas[1:], areas[:-1]), np.maximum(areas[1:], areas[:-1])
+    valid = large > 0
+    return float((small[valid] / large[valid]).mean()) if valid.any() else 0.0
 
 
 def main_component_share(masks: np.ndarray, samples: int = 8) -> float:
