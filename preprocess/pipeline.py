@@ -101,16 +101,24 @@ def run_preprocess(input: str, output: str | os.PathLike, config: PreprocessConf
     finally:
         if started:
             ray.shutdown()
+    return _finish(ledger, catalog_rows, stats, engine=engine, input=input, ray_stats=holder.get("stats", ""))
+
+
+def _finish(ledger: Ledger, catalog_rows: list[dict], stats: RunStats, **extra) -> dict:
+    """Write the run table and the summary; log where the time went."""
+    out = ledger.dir.parent
     inputs = _inputs_table(ledger, catalog_rows)
     pq.write_table(inputs, out / "inputs.parquet.tmp")
     os.replace(out / "inputs.parquet.tmp", out / "inputs.parquet")
     all_time: dict[str, int] = {}
     for status in inputs.column("status").to_pylist():
         all_time[status] = all_time.get(status, 0) + 1
-    summary = stats.summary(engine=engine, input=input, output=str(out), inputs_by_status=all_time,
-                            shards=len(list(ledger.shard_dir.glob("shard-*.tar"))),
-                            ray_stats=holder.get("stats", ""), stage_time_columns=list(STAGE_TIMES))
+    summary = stats.summary(output=str(out), inputs_by_status=all_time, stage_time_columns=list(STAGE_TIMES),
+                            shards=len(list(ledger.shard_dir.glob("shard-*.tar"))), **extra)
     _write_json(out / "summary.json", summary)
+    shares = ", ".join(f"{k} {v['share_of_worker_time']}" for k, v in summary["stages"].items())
+    log.info("%d clips from %d videos in %.1f s (%.1f clips/min); worker time: %s", summary["clips"],
+             summary["videos_processed"], summary["wall_s"], summary["clips_per_min"], shares)
     return summary
 
 
