@@ -1,16 +1,20 @@
 """Shard fixtures for data-pipeline tests: clips with exact ground truth, written as real shards.
 
-``write_shard_folder(folder, num_clips, ...)`` builds a folder of WebDataset shards (real mp4,
-real tars, parquet manifests) through :class:`dataset.shards.ShardWriter`; other test packages
-import it (``from tests.dataset.conftest import write_shard_folder``). The ``shard_folder``
-fixture is the same as a factory bound to a temporary directory.
+``write_shard_folder(folder, num_clips, ...)`` renders clips of the synthetic character world
+(:mod:`dataset.synthetic`: exact masks, openpose_18 keypoints, depth) and writes them as
+WebDataset shards (real mp4, real tars, parquet manifests) through
+:class:`dataset.shards.ShardWriter`. Other test packages import it
+(``from tests.dataset.conftest import write_shard_folder, synth_clip``). Fixtures:
+``shard_folder`` (a factory bound to a temporary directory) and ``synth_shards`` (one shared,
+read-only folder of 9 clips in 5 shards per test session).
 
-The clips show a stick figure (thick solid-colour limbs, a head disc) walking across a smooth
-random background while holding a box; masks, keypoints (openpose_18) and depth are the exact
-ground truth of what was drawn.
+``draw_clip`` / ``make_clip`` draw a simpler clip whose figure has ONE solid colour (a stick
+figure holding a box), for tests that check pixels colour-exactly.
 """
 
 from __future__ import annotations
+
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -20,6 +24,7 @@ from dataset.keypoint_formats import OPENPOSE_18
 from dataset.scale_aug import Layers
 from dataset.schema import ClipMeta, ClipSample
 from dataset.shards import ShardWriter
+from dataset.synthetic import SynthConfig, render_video
 from dataset.video import encode_mp4
 
 PERSON_RGB = (220, 40, 40)
@@ -107,12 +112,31 @@ def make_clip(key: str, num_frames: int = 24, hw=(96, 128), seed: int = 0, fps: 
                       object_masks=gt.objects, keypoints=gt.keypoints, depth=gt.depth)
 
 
-def write_shard_folder(folder, num_clips: int, clips_per_shard: int = 4, num_frames: int = 24, hw=(96, 128),
-                       seed: int = 0):
-    """Write ``num_clips`` fixture clips into shards of ``clips_per_shard``; returns the tar paths."""
+@lru_cache(maxsize=64)
+def synth_video(index: int, num_frames: int, hw: tuple[int, int], seed: int = 0):
+    """Video ``index`` of the synthetic world (cached: tests share renders)."""
+    return render_video(SynthConfig(seed=seed, height=hw[0], width=hw[1], num_frames=num_frames), index)
+
+
+def synth_clip(index: int, num_frames: int = 16, hw=(96, 128), seed: int = 0) -> ClipSample:
+    """Video ``index`` of the synthetic world as a ClipSample (real H.264 mp4, exact annotations)."""
+    video = synth_video(index, num_frames, tuple(hw), seed)
+    h, w = hw
+    meta = ClipMeta(source=f"synthetic://{video.name}", video_id=video.name, start_frame=0, num_frames=num_frames,
+                    fps=video.fps, width=w, height=h, keypoint_format=video.keypoint_format,
+                    object_labels=list(video.object_labels), extra={"motion": video.motion},
+                    annotators={"localise": "oracle@1", "segment": "oracle@1", "pose": "oracle@1", "depth": "oracle@1"})
+    return ClipSample(key=f"{video.name}_{0:06d}", video=encode_mp4(video.frames, video.fps), meta=meta,
+                      character_mask=video.character_mask, object_masks=video.object_masks,
+                      keypoints=video.keypoints, depth=video.depth)
+
+
+def write_shard_folder(folder, num_clips: int, clips_per_shard: int = 4, num_frames: int = 16, hw=(96, 128),
+                       seed: int = 0) -> list:
+    """Write synthetic videos 0..num_clips-1 into shards of ``clips_per_shard``; returns the tar paths."""
     with ShardWriter(folder, max_count=clips_per_shard) as writer:
         for i in range(num_clips):
-            writer.write(make_clip(f"vid{seed:03d}{i:04d}_{0:06d}", num_frames, hw, seed=seed * 10_000 + i))
+            writer.write(synth_clip(i, num_frames, hw, seed))
     return writer.written
 
 
@@ -126,3 +150,11 @@ def shard_folder(tmp_path):
         return folder
 
     return make
+
+
+@pytest.fixture(scope="session")
+def synth_shards(tmp_path_factory):
+    """9 synthetic clips (8 frames of 48 x 64) in 5 shards; shared by the session, do not modify."""
+    folder = tmp_path_factory.mktemp("synth_shards")
+    write_shard_folder(folder, 9, clips_per_shard=2, num_frames=8, hw=(48, 64))
+    return folder

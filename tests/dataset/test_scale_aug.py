@@ -1,11 +1,12 @@
-"""Random scale augmentation keeps pixels, masks, keypoints and depth aligned (exact ground truth)."""
+"""Random scale augmentation keeps pixels, masks, keypoints and depth aligned (exact ground truth:
+a solid-colour figure, and the synthetic character world)."""
 
 import cv2
 import numpy as np
 import pytest
 
-from dataset.scale_aug import anchor_point, scale_keypoints, scale_layers
-from tests.dataset.conftest import OBJECT_DEPTH, OBJECT_RGB, PERSON_DEPTH, PERSON_RGB, draw_clip
+from dataset.scale_aug import Layers, anchor_point, scale_keypoints, scale_layers
+from tests.dataset.conftest import OBJECT_DEPTH, OBJECT_RGB, PERSON_DEPTH, PERSON_RGB, synth_video, draw_clip
 
 
 def _erode(mask):
@@ -65,3 +66,27 @@ def test_scale_one_keeps_the_character():
     out = scale_layers(gt, 1.0, anchor_point(gt.character))
     assert np.array_equal(out.character, gt.character) and np.array_equal(out.objects, gt.objects)
     assert np.allclose(out.keypoints, gt.keypoints)
+
+
+@pytest.mark.parametrize("index", [1, 3, 5])
+@pytest.mark.parametrize("scale", [0.7, 1.3])
+def test_synthetic_ground_truth_moves_together(index, scale):
+    video = synth_video(index, 6, (96, 128), 0)
+    gt = Layers(video.frames, video.character_mask, video.object_masks, video.keypoints, video.depth)
+    anchor = anchor_point(gt.character)
+    out = scale_layers(gt, scale, anchor)
+    for t in range(len(gt.frames)):
+        # Visible joints stay on the character.
+        on_figure = _dilate(out.character[t])
+        for x, y, vis in out.keypoints[t]:
+            xi, yi = int(round(x)), int(round(y))
+            if vis > 0.5 and 0 <= xi < 128 and 0 <= yi < 96:
+                assert on_figure[yi, xi], (t, x, y)
+        # Each character pixel came from a character pixel, with its colour and its depth.
+        ys, xs = np.nonzero(_erode(out.character[t]))
+        sx = np.rint(anchor[0] + (xs - anchor[0]) / scale).astype(int)
+        sy = np.rint(anchor[1] + (ys - anchor[1]) / scale).astype(int)
+        assert _dilate(gt.character[t])[sy, sx].all()
+        colour_error = np.abs(out.frames[t][ys, xs].astype(int) - gt.frames[t][sy, sx].astype(int)).max(axis=-1)
+        assert np.median(colour_error) <= 8
+        assert np.array_equal(out.depth[t][ys, xs], gt.depth[t][sy, sx])

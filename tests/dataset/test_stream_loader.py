@@ -8,6 +8,7 @@ import webdataset as wds
 from dataset.dist_env import resolve_rank
 from dataset.sample_config import SampleConfig
 from dataset.schema import encode_sample
+from dataset.shards import ShardWriter, read_manifests
 from dataset.stream import ShardStream, StreamConfig
 from dataset.stream_loader import StreamLoader
 from tests.dataset.conftest import make_clip
@@ -15,27 +16,22 @@ from tests.dataset.conftest import make_clip
 SAMPLE = SampleConfig(height=32, width=32, num_frames=2, stride=2)
 
 
-def _keys(folder_clips: int, shard_folder, **kw):
-    return shard_folder(folder_clips, num_frames=8, hw=(48, 64), **kw)
-
-
 def _run(loader):
     return [(tuple(b.keys), hashlib.md5(b.frames.numpy().tobytes() + b.mask.numpy().tobytes()).hexdigest())
             for b in loader]
 
 
-def test_exact_mode_two_ranks_two_workers_read_each_sample_once(shard_folder):
-    folder = _keys(9, shard_folder, clips_per_shard=2)
+def test_exact_mode_two_ranks_two_workers_read_each_sample_once(synth_shards):
     seen = []
-    for rank in range(2):
-        stream = ShardStream(StreamConfig(str(folder), batch_size=2, resampled=False), SAMPLE, rank, 2)
+    for rank in range(2):  # 5 shards: 3 for rank 0, 2 for rank 1, then split by worker
+        stream = ShardStream(StreamConfig(str(synth_shards), batch_size=2, resampled=False), SAMPLE, rank, 2)
         seen += [k for b in StreamLoader(stream, num_workers=2) for k in b.keys]
-    assert sorted(seen) == sorted(f"vid000{i:04d}_000000" for i in range(9))
+    assert len(seen) == 9 and sorted(seen) == sorted(read_manifests(synth_shards).column("key").to_pylist())
 
 
 @pytest.mark.parametrize("workers", [0, 2])
-def test_every_rank_gets_the_same_number_of_batches(shard_folder, workers):
-    folder = _keys(5, shard_folder, clips_per_shard=2)  # 3 shards for 2 ranks
+def test_every_rank_gets_the_same_number_of_batches(synth_shards, workers):
+    folder = synth_shards  # 5 shards: the ranks hold different amounts of data
     counts = []
     for rank in range(2):
         cfg = StreamConfig(str(folder), batch_size=2, batches_per_epoch=5, shuffle_buffer=4, shuffle_initial=2)
@@ -55,12 +51,13 @@ def _corrupt_shard(folder):
 
 
 @pytest.mark.parametrize("workers", [0, 2])
-def test_a_corrupt_sample_is_skipped_and_counted(shard_folder, workers):
-    folder = _keys(2, shard_folder, clips_per_shard=2)
-    _corrupt_shard(folder)
-    loader = StreamLoader(ShardStream(StreamConfig(str(folder), resampled=False), SAMPLE, 0, 1), num_workers=workers)
+def test_a_corrupt_sample_is_skipped_and_counted(tmp_path, workers):
+    with ShardWriter(tmp_path, max_count=2) as writer:
+        writer.write(make_clip("good0000_000000", num_frames=8, hw=(48, 64)))
+    _corrupt_shard(tmp_path)
+    loader = StreamLoader(ShardStream(StreamConfig(str(tmp_path), resampled=False), SAMPLE, 0, 1), num_workers=workers)
     keys = [k for b in loader for k in b.keys]
-    assert "bad0001_000000" not in keys and len(keys) == 4
+    assert "bad0001_000000" not in keys and len(keys) == 3
     assert loader.error_counts() == {"decode_mask_npz": 1}
     assert loader.state_dict()["errors"] == {"decode_mask_npz": 1}
 
@@ -71,8 +68,8 @@ def _train_loader(folder, seed=0, workers=2):
 
 
 @pytest.mark.parametrize("stop_after", [1, 2, 3])
-def test_restore_continues_the_stream_exactly(shard_folder, stop_after):
-    folder = _keys(6, shard_folder, clips_per_shard=2)
+def test_restore_continues_the_stream_exactly(synth_shards, stop_after):
+    folder = synth_shards
     reference = _train_loader(folder)
     expected = _run(reference) + _run(reference)  # two epochs
     interrupted = _train_loader(folder)
@@ -87,8 +84,8 @@ def test_restore_continues_the_stream_exactly(shard_folder, stop_after):
     assert got == expected
 
 
-def test_a_new_loop_after_a_break_continues_the_epoch(shard_folder):
-    folder = _keys(4, shard_folder, clips_per_shard=2)
+def test_a_new_loop_after_a_break_continues_the_epoch(synth_shards):
+    folder = synth_shards
     expected = _run(_train_loader(folder))
     loader = _train_loader(folder)
     first = []
@@ -99,14 +96,14 @@ def test_a_new_loop_after_a_break_continues_the_epoch(shard_folder):
     assert first + _run(loader) == expected
 
 
-def test_seed_determines_the_stream(shard_folder):
-    folder = _keys(6, shard_folder, clips_per_shard=2)
+def test_seed_determines_the_stream(synth_shards):
+    folder = synth_shards
     assert _run(_train_loader(folder, seed=1)) == _run(_train_loader(folder, seed=1))
     assert _run(_train_loader(folder, seed=1)) != _run(_train_loader(folder, seed=2))
 
 
-def test_changed_layout_starts_the_next_epoch(shard_folder):
-    folder = _keys(4, shard_folder, clips_per_shard=2)
+def test_changed_layout_starts_the_next_epoch(synth_shards):
+    folder = synth_shards
     loader = _train_loader(folder, workers=2)
     next(iter(loader))
     other = _train_loader(folder, workers=1)

@@ -8,7 +8,7 @@ from dataset.sample_config import SampleConfig
 from dataset.schema import SampleDecodeError
 from dataset.struct_depth import skeleton_mask
 from dataset.training_sample import GREY, build_sample
-from tests.dataset.conftest import PERSON_RGB, make_clip
+from tests.dataset.conftest import PERSON_RGB, make_clip, synth_clip
 
 CFG = dict(height=64, width=64, num_frames=6, stride=2)
 
@@ -27,16 +27,26 @@ def _erode(mask):
     return np.stack([cv2.erode(m.astype(np.uint8), np.ones((3, 3), np.uint8)) for m in mask]).astype(bool)
 
 
-@pytest.mark.parametrize("seed", range(6))
-def test_conditions_align_with_the_person(clip, seed):
+@pytest.mark.parametrize("seed", range(4))
+def test_solid_figure_pixels_sit_under_its_mask(clip, seed):
     s = build_sample(clip, SampleConfig(**CFG, scale_prob=0.5), np.random.default_rng(seed))
     person_px = np.abs(s.frames.astype(int) - PERSON_RGB).max(axis=-1)
     assert np.median(person_px[_erode(s.character)]) < 30  # mp4 is lossy, the figure is solid
-    figure = _dilate(s.character | s.object_mask, 2)
+    assert (person_px[~_dilate(s.character, 1)] < 30).mean() < 0.002
+
+
+@pytest.mark.parametrize("index", [1, 3, 5])  # wave+cup+chair, turn+ball+table, walk+box+table+chair
+@pytest.mark.parametrize("seed,hw", [(0, (64, 64)), (1, (96, 64))])
+def test_conditions_align_with_the_synthetic_ground_truth(index, seed, hw):
+    clip = synth_clip(index, num_frames=16, hw=(96, 128))
+    cfg = SampleConfig(height=hw[0], width=hw[1], num_frames=6, stride=2, scale_prob=1.0, scale_range=(0.8, 1.2))
+    s = build_sample(clip, cfg, np.random.default_rng(seed))
     on_skeleton = skeleton_mask(s.skeleton)
-    assert on_skeleton.any() and not (on_skeleton & ~figure).any()
+    off_figure = on_skeleton & ~_dilate(s.character | s.object_mask, 2)
+    assert on_skeleton.sum() > 500 and off_figure.sum() < 0.02 * on_skeleton.sum()
     assert not s.struct_depth[~on_skeleton].any() and s.struct_depth[on_skeleton].max() == 255
     assert np.all(s.objects[~s.object_mask] == GREY) and np.all(s.environment[s.mask] == GREY)
+    assert s.object_mask.any() == bool(clip.meta.object_labels)
 
 
 def test_without_scale_augmentation_mf_covers_the_character(clip):
