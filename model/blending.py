@@ -6,11 +6,15 @@ SD 1.5: /1, /2, /4, /8 = the resolutions of the up blocks' and the mid block's a
 scale projected by a 1x1 conv to that scale's decoder width.
 
 Spatial blending (after each decoder self-attention): alpha = g * sigmoid(conv(cat(z, z_obj))),
-z' = alpha * z_obj + (1 - alpha) * z. The paper's zero-initialised Conv2D+Sigmoid would give
-alpha = 0.5 at step 0, which changes the pretrained network. The learnable gate g starts at 0,
-so alpha is exactly 0 and the network starts exactly as the pretrained UNet, while g itself
-receives a gradient from the first step (d loss/d g = sigmoid(.) * (z_obj - z) . d loss/d z').
-A very negative bias instead would leave the conv a vanishing gradient (sigmoid' ~ e^bias).
+z' = alpha * z_obj + (1 - alpha) * z, where z is the self-attention output (with its reference
+tokens) that the transformer block then adds to its residual stream: the blend runs inside the
+attn1 processor, which sees the block's normalised input, not the residual stream itself.
+
+Initialisation: the paper's zero-initialised Conv2D+Sigmoid would give alpha = 0.5 at step 0,
+which changes the pretrained network. The learnable gate g starts at 0, so alpha is exactly 0
+and the network starts exactly as the pretrained UNet, while g itself receives a gradient from
+the first step (d loss/d g = sigmoid(.) * (z_obj - z) . d loss/d z'). A very negative bias
+instead would leave the conv a vanishing gradient (sigmoid' ~ e^bias).
 """
 
 from __future__ import annotations
