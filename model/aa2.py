@@ -14,6 +14,8 @@ the pretrained UNet.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from diffusers import MotionAdapter, UNet2DConditionModel, UNetMotionModel
 from diffusers.configuration_utils import ConfigMixin, register_to_config
@@ -72,9 +74,10 @@ class AA2Model(ModelMixin, ConfigMixin):
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, **kwargs) -> "AA2Model":
         """diffusers loading from a local folder, but a missing or unexpected key raises."""
-        folder = require_model_folder(pretrained_model_name_or_path, DIFFUSERS_WEIGHTS)
+        folder = Path(pretrained_model_name_or_path) / (kwargs.get("subfolder") or "")
+        require_model_folder(folder, DIFFUSERS_WEIGHTS)
         kwargs.pop("output_loading_info", None)
-        model, info = super().from_pretrained(folder, output_loading_info=True, **kwargs)
+        model, info = super().from_pretrained(pretrained_model_name_or_path, output_loading_info=True, **kwargs)
         raise_on_loading_info(folder, info)
         return model
 
