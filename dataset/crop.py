@@ -32,11 +32,12 @@ class Window:
 
 def mask_box(masks: np.ndarray) -> tuple[int, int, int, int] | None:
     """Union bounding box ``(x0, y0, x1, y1)`` (x1, y1 exclusive) of a mask [..., H, W]; None if empty."""
-    flat = np.asarray(masks, bool).reshape(-1, *masks.shape[-2:]).any(axis=0)
-    rows, cols = np.flatnonzero(flat.any(axis=1)), np.flatnonzero(flat.any(axis=0))
-    if rows.size == 0:
+    masks = np.asarray(masks, bool)
+    union = masks.reshape(-1, *masks.shape[-2:]).any(axis=0) if masks.ndim > 2 else masks
+    x, y, w, h = cv2.boundingRect(np.ascontiguousarray(union).view(np.uint8))  # SIMD, unlike np.any per axis
+    if w == 0:
         return None
-    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+    return x, y, x + w, y + h
 
 
 def choose_window(frame_hw: tuple[int, int], out_hw: tuple[int, int], box, rng: np.random.Generator | None,

@@ -58,15 +58,13 @@ def _warp(image: np.ndarray, m: np.ndarray, interp: int) -> np.ndarray:
 
 
 def _warp_masks(masks: np.ndarray, m: np.ndarray) -> np.ndarray:
-    """bool [..., H, W] warped with nearest neighbour; masks stacked into channels 4 at a time."""
+    """bool [..., H, W] warped with nearest neighbour, one 2-D mask at a time."""
     lead, (h, w) = masks.shape[:-2], masks.shape[-2:]
-    flat = masks.reshape(-1, h, w).astype(np.uint8)
-    out = np.empty_like(flat)
-    for i in range(0, len(flat), 4):
-        chunk = np.ascontiguousarray(flat[i : i + 4].transpose(1, 2, 0))
-        warped = _warp(chunk, m, cv2.INTER_NEAREST)
-        out[i : i + 4] = warped.reshape(h, w, -1).transpose(2, 0, 1)
-    return out.reshape(*lead, h, w).astype(bool)
+    flat = masks.reshape(-1, h, w).view(np.uint8)
+    out = np.empty((len(flat), h, w), np.uint8)
+    for i, mask in enumerate(flat):
+        out[i] = _warp(mask, m, cv2.INTER_NEAREST)
+    return out.view(bool).reshape(*lead, h, w)
 
 
 def inpaint(frame: np.ndarray, hole: np.ndarray, work_size: int = 128) -> np.ndarray:
@@ -85,7 +83,9 @@ def inpaint(frame: np.ndarray, hole: np.ndarray, work_size: int = 128) -> np.nda
     small_hole = cv2.dilate(small_hole, np.ones((3, 3), np.uint8))
     filled = cv2.inpaint(small, small_hole, 3, cv2.INPAINT_TELEA)
     big = cv2.resize(filled, (w, h), interpolation=cv2.INTER_LINEAR)
-    return np.where(hole[..., None], big, frame)
+    out = frame.copy()
+    cv2.copyTo(big, hole.view(np.uint8), out)  # in place, and far faster than boolean indexing
+    return out
 
 
 def scale_layers(layers: Layers, scale: float, anchor: tuple[float, float]) -> Layers:
@@ -94,18 +94,22 @@ def scale_layers(layers: Layers, scale: float, anchor: tuple[float, float]) -> L
     cut = layers.character | layers.objects.any(axis=1)
     moved_cut = _warp_masks(cut, m)
     frames = np.empty_like(layers.frames)
-    depth = np.empty_like(layers.depth)
+    depth = np.empty(layers.depth.shape, np.float32)
+    kernel = np.ones((5, 5), np.uint8)
+    unknown = np.full(layers.depth.shape[1:], np.nan, np.float32)
     for t in range(len(frames)):
-        hole = cv2.dilate(cut[t].astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
-        background = inpaint(layers.frames[t], hole)
-        frames[t] = np.where(moved_cut[t][..., None], _warp(layers.frames[t], m, cv2.INTER_LINEAR), background)
-        moved_depth = _warp(layers.depth[t], m, cv2.INTER_NEAREST)  # nearest copies NaN as it is
+        hole = cv2.dilate(cut[t].view(np.uint8), kernel)
+        moved = moved_cut[t].view(np.uint8)
+        frames[t] = inpaint(layers.frames[t], hole.view(bool))
+        cv2.copyTo(_warp(layers.frames[t], m, cv2.INTER_LINEAR), moved, frames[t])
         # Behind the old character the depth is unknown, not the character's.
-        depth[t] = np.where(moved_cut[t], moved_depth, np.where(hole, np.nan, layers.depth[t]))
+        depth[t] = layers.depth[t]
+        cv2.copyTo(unknown, hole, depth[t])
+        cv2.copyTo(_warp(layers.depth[t], m, cv2.INTER_NEAREST), moved, depth[t])  # nearest keeps NaN
     return Layers(
         frames=frames,
         character=_warp_masks(layers.character, m),
         objects=_warp_masks(layers.objects, m),
         keypoints=scale_keypoints(layers.keypoints, scale, anchor),
-        depth=depth.astype(np.float32),
+        depth=depth,
     )

@@ -12,7 +12,7 @@ import logging
 import sys
 
 # Modules under tools/ that define a subcommand, in the order ``aa2 --help`` lists them.
-COMMANDS = ("demo", "synth", "preprocess", "bench_model", "bench_annotators")
+COMMANDS = ("demo", "synth", "preprocess", "bench_model", "bench_annotators", "inspect_shards", "bench_dataset")
 
 
 def build_parser() -> argparse.ArgumentParser:

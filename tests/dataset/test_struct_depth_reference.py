@@ -77,3 +77,11 @@ def test_empty_character_mask_gives_pure_background():
 def test_clip_view_is_square(hw):
     image = random_background(hw, np.random.default_rng(0))
     assert clip_view(image).shape == (CLIP_SIZE, CLIP_SIZE, 3)
+
+
+def test_a_few_stray_background_pixels_do_not_squash_the_body_range():
+    depth = np.full((2, 20, 30), 3.0, np.float32)
+    depth[:, 5, 3:14] = 2.0  # near arm
+    depth[:, 5, 24] = 40.0  # skeleton pixel off the body, on the far wall
+    sd = structured_depth(depth, _skeleton())
+    assert sd[0, 5, 5] == pytest.approx(1.0) and sd[0, 10, 10] == pytest.approx(0.1, abs=0.05)
