@@ -92,9 +92,9 @@ def run_preprocess(input: str, output: str | os.PathLike, config: PreprocessConf
     _write_json(out / "config.json", config.to_dict())
     stats = RunStats(len(catalog_rows), len(catalog_rows) - len(todo), config.ray.progress_every_s)
     holder: dict = {}
-    started = engine == "ray" and _init(config)
+    started = engine == "ray" and bool(todo) and _init(config)  # nothing left: no cluster to start
     try:
-        rows = iter_local(todo, config) if engine == "local" else _iter_ray(todo, config, holder)
+        rows = iter_local(todo, config) if engine == "local" or not todo else _iter_ray(todo, config, holder)
         with ShardSink(out, config.write, stats) as sink:
             for row in rows:
                 sink.add(row)
