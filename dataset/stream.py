@@ -39,9 +39,9 @@ from .batch import collate
 from .dist_env import resolve_rank
 from .sample_config import SampleConfig
 from .sample_errors import ErrorLog
-from .schema import SampleDecodeError, decode_sample
+from .schema import SampleDecodeError
 from .shards import list_shards
-from .training_sample import build_sample
+from .training_sample import build_sample_raw
 
 
 @dataclass
@@ -183,8 +183,7 @@ class ShardStream(IterableDataset):
             position += 1
             key = str(sample.get("__key__", ""))
             try:
-                clip = decode_sample(sample)
-                buffer.append(build_sample(clip, self.sample, self._rng(role, position - 1, key)))
+                buffer.append(build_sample_raw(sample, self.sample, self._rng(role, position - 1, key)))
             except SampleDecodeError as exc:
                 errors.record(exc, key)
                 continue

@@ -24,15 +24,15 @@ import numpy as np
 
 from .agnostic_mask import shape_agnostic_masks
 from .crop import choose_window, crop_images, crop_keypoints, crop_nearest, mask_box
+from .clip_frames import ClipFrames, decode_frames, frames_of, read_meta
 from .frame_select import frame_indices, reference_index
 from .reference import clip_view, reference_image
 from .sample_config import SampleConfig
 from .scale_aug import Layers, anchor_point, scale_layers
-from .schema import ClipSample, SampleDecodeError
+from .schema import ClipMeta, ClipSample, SampleDecodeError
 from .skeleton_render import render_skeletons
 from .stage_timer import NULL_TIMER
 from .struct_depth import structured_depth
-from .video import decode_mp4
 
 
 
@@ -55,33 +55,28 @@ class TrainingSample:
     scale: float  # 1.0 when the scale augmentation did not run
 
 
-def _pick_frames(clip: ClipSample, config: SampleConfig, rng: np.random.Generator):
-    total = clip.meta.num_frames
+def pick_indices(meta: ClipMeta, config: SampleConfig, rng: np.random.Generator, key: str = "") -> np.ndarray:
+    """Target frame indices followed by the reference frame's index (the first draws of ``rng``)."""
     try:
-        idx = frame_indices(total, config.frames_per_sample, config.stride, rng)
+        idx = frame_indices(meta.num_frames, config.frames_per_sample, config.stride, rng)
     except ValueError as exc:
-        raise SampleDecodeError(clip.key, "mp4", str(exc)) from exc
-    ref = reference_index(total, rng)
-    try:
-        decoded = decode_mp4(clip.video, size=(clip.meta.height, clip.meta.width), indices=[*idx, ref])
-    except Exception as exc:  # PyAV raises many types for broken streams
-        raise SampleDecodeError(clip.key, "mp4", f"cannot decode ({type(exc).__name__}: {exc})") from exc
-    return idx, decoded[:-1], decoded[-1], ref
+        raise SampleDecodeError(key, "mp4", str(exc)) from exc
+    return np.append(idx, reference_index(meta.num_frames, rng))
 
 
-def _crop(clip: ClipSample, idx: np.ndarray, frames: np.ndarray, config: SampleConfig, rng) -> Layers:
-    hw, out = (clip.meta.height, clip.meta.width), config.size
-    box = mask_box(clip.character_mask[idx])
+def _crop(cf: ClipFrames, n: int, config: SampleConfig, rng) -> Layers:
+    hw, out = (cf.meta.height, cf.meta.width), config.size
+    box = mask_box(cf.character[:n])
     if config.train:
         win = choose_window(hw, out, box, rng, config.crop_zoom, config.crop_margin, config.crop_jitter)
     else:
         win = choose_window(hw, out, box, None, (1.0, 1.0), config.crop_margin)
     return Layers(
-        frames=crop_images(frames, win, out),
-        character=crop_nearest(clip.character_mask[idx], win, out),
-        objects=crop_nearest(clip.object_masks[idx], win, out),
-        keypoints=crop_keypoints(clip.keypoints[idx], win, out),
-        depth=crop_nearest(clip.depth[idx], win, out, frame_hw=hw),
+        frames=crop_images(cf.frames[:n], win, out),
+        character=crop_nearest(cf.character[:n], win, out),
+        objects=crop_nearest(cf.objects[:n], win, out),
+        keypoints=crop_keypoints(cf.keypoints[:n], win, out),
+        depth=crop_nearest(cf.depth[:n], win, out, frame_hw=hw),
     )
 
 
@@ -104,30 +99,47 @@ def _maybe_scale(layers: Layers, config: SampleConfig, rng) -> tuple[Layers, flo
 
 def build_sample(clip: ClipSample, config: SampleConfig, rng: np.random.Generator,
                  timer=NULL_TIMER) -> TrainingSample:
-    """Every condition for one clip; raises :class:`SampleDecodeError` for unusable clips.
+    """Every condition for one decoded clip; :class:`SampleDecodeError` for unusable clips.
 
-    ``timer`` (a :class:`~dataset.stage_timer.StageTimer`) collects wall time per stage.
+    ``timer`` (a :class:`~dataset.stage_timer.StageTimer`) collects time per stage.
     """
+    indices = pick_indices(clip.meta, config, rng, clip.key)
     with timer("decode_video"):
-        idx, frames, ref_frame, ref = _pick_frames(clip, config, rng)
+        cf = frames_of(clip, indices)
+    return assemble(cf, config, rng, timer)
+
+
+def build_sample_raw(raw: dict, config: SampleConfig, rng: np.random.Generator, timer=NULL_TIMER) -> TrainingSample:
+    """The same straight from a raw shard sample, decoding only the frames used (what the
+    stream does). Equal to ``build_sample(decode_sample(raw), ...)`` for the same ``rng``."""
+    with timer("decode_members"):
+        meta = read_meta(raw)
+    indices = pick_indices(meta, config, rng, str(raw["__key__"]))
+    cf = decode_frames(raw, meta, indices, timer)
+    return assemble(cf, config, rng, timer)
+
+
+def assemble(cf: ClipFrames, config: SampleConfig, rng: np.random.Generator, timer=NULL_TIMER) -> TrainingSample:
+    """Steps 2-6 on decoded frames: ``cf`` holds the target frames, then the reference frame."""
+    n = len(cf.indices) - 1
     with timer("crop_resize"):
-        layers = _crop(clip, idx, frames, config, rng)
+        layers = _crop(cf, n, config, rng)
     with timer("agnostic_mask"):
         mf = shape_agnostic_masks(layers.character, rng if config.train else None, config.max_blocks)
         environment = _masked(layers.frames, ~mf)
     with timer("scale_augmentation"):
         target, scale = _maybe_scale(layers, config, rng)
     with timer("skeleton_render"):
-        skeleton = render_skeletons(target.keypoints, clip.meta.keypoint_format, config.size, config.min_score)
+        skeleton = render_skeletons(target.keypoints, cf.meta.keypoint_format, config.size, config.min_score)
     with timer("structured_depth"):
         depth01 = structured_depth(target.depth, skeleton)
     with timer("objects_reference"):
         object_mask = target.objects.any(axis=1)
         objects = _masked(target.frames, object_mask)
-        reference = reference_image(ref_frame, clip.character_mask[ref], config.size, rng, config.reference_margin)
+        reference = reference_image(cf.frames[n], cf.character[n], config.size, rng, config.reference_margin)
         reference_clip = clip_view(reference)
     return TrainingSample(
-        key=clip.key,
+        key=cf.key,
         frames=target.frames,
         environment=environment,
         mask=mf,
@@ -138,6 +150,6 @@ def build_sample(clip: ClipSample, config: SampleConfig, rng: np.random.Generato
         struct_depth=np.rint(depth01 * 255).astype(np.uint8),
         reference=reference,
         reference_clip=reference_clip,
-        frame_indices=idx,
+        frame_indices=cf.indices[:n],
         scale=scale,
     )

@@ -4,8 +4,8 @@ Builds a small shard folder whose pixels are real videos (``--real``, default th
 dancers) cut into clips and re-encoded as preprocessing would, annotated with masks, keypoints
 and depth from the synthetic world at the same size (the timing depends on array sizes, not on
 whether the annotation fits the person), in the production keypoint format ``goliath_308``
-with hands. Then, in one process pinned to one thread (as a DataLoader worker is), it reads the
-tars and builds samples, timing each stage; ``--loader-workers N`` also measures N real
+with hands. Then, in one process pinned to one thread (as a DataLoader worker is), it builds
+samples from the raw tar samples exactly as the stream does, timing each stage; ``--loader-workers N`` also measures N real
 DataLoader workers end to end. Finally it says how many workers per GPU keep data waiting under
 2% of a training step of ``--step-time`` seconds.
 """
@@ -25,13 +25,13 @@ import torch
 from dataset.batch import collate
 from dataset.keypoint_formats import OPENPOSE_18, get_format
 from dataset.sample_config import SampleConfig
-from dataset.schema import ClipMeta, ClipSample, decode_sample
+from dataset.schema import ClipMeta, ClipSample
 from dataset.shards import ShardWriter, iter_raw_samples, list_shards
 from dataset.stage_timer import StageTimer
 from dataset.stream import ShardStream, StreamConfig
 from dataset.stream_loader import StreamLoader
 from dataset.synthetic import SynthConfig, render_video
-from dataset.training_sample import build_sample
+from dataset.training_sample import build_sample_raw
 from dataset.video import decode_mp4, encode_mp4
 
 DEFAULT_REAL = ("/work/shared/data/real/dance_a.mp4", "/work/shared/data/real/fashion_a.mp4")
@@ -46,6 +46,7 @@ def register(subparsers) -> None:
     p.add_argument("--clip-frames", type=int, default=48, help="frames per stored clip")
     p.add_argument("--size", type=int, default=512, help="sample height and width")
     p.add_argument("--frames", type=int, default=16, help="frames per sample")
+    p.add_argument("--mode", choices=("video", "image"), default="video", help="stage 2 (video) or stage 1 (image)")
     p.add_argument("--stride", type=int, default=2, help="frame stride")
     p.add_argument("--samples", type=int, default=16, help="samples to time (after 2 warm-up samples)")
     p.add_argument("--loader-workers", type=int, default=0, help="also time a DataLoader with N workers")
@@ -101,13 +102,11 @@ def time_one_process(folder: Path, config: SampleConfig, samples: int) -> tuple[
     raws = [raw for tar in list_shards(folder) for raw in iter_raw_samples(tar)]
     rng = np.random.default_rng(0)
     for raw in raws[:2]:  # warm-up: imports, allocator, codec set-up
-        build_sample(decode_sample(raw), config, rng)
+        build_sample_raw(raw, config, rng)
     timer = StageTimer(time.process_time)
     wall, cpu = time.perf_counter(), time.process_time()
     for n in range(samples):
-        with timer("decode_members"):
-            clip = decode_sample(raws[n % len(raws)])
-        sample = build_sample(clip, config, rng, timer)
+        sample = build_sample_raw(raws[n % len(raws)], config, rng, timer)
         with timer("collate"):
             collate([sample])
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
@@ -133,13 +132,13 @@ def workers_needed(rate: float, step_time: float, batch: int, wait_fraction: flo
 
 
 def run(args: argparse.Namespace) -> int:
-    config = SampleConfig(height=args.size, width=args.size, num_frames=args.frames, stride=args.stride)
+    config = SampleConfig(height=args.size, width=args.size, num_frames=args.frames, stride=args.stride, mode=args.mode)
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.shards or Path(tmp) / "shards"
         if args.shards is None:
             build_bench_shards(folder, args.real, args.clips, args.clip_frames)
         wall_rate, rate, stages = time_one_process(folder, config, args.samples)
-        print(f"one worker process, {args.size}x{args.size} x {args.frames} frames, {args.samples} samples: "
+        print(f"one worker process, {args.size}x{args.size} x {config.frames_per_sample} frames, {args.samples} samples: "
               f"{rate:.2f} samples/s by CPU time ({1000 / rate:.0f} ms), {wall_rate:.2f} by wall clock")
         for name, sec in sorted(stages.items(), key=lambda kv: -kv[1]):
             print(f"  {name:<22} {1000 * sec:7.1f} ms CPU  {100 * sec * rate:5.1f} %")

@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 
 from dataset.sample_config import SampleConfig
-from dataset.schema import SampleDecodeError
+from dataset.clip_frames import unpack_frames
+from dataset.schema import SampleDecodeError, decode_sample, encode_sample, pack_masks
 from dataset.struct_depth import skeleton_mask
-from dataset.training_sample import build_sample
+from dataset.training_sample import build_sample, build_sample_raw
 from tests.dataset.conftest import PERSON_RGB, make_clip, synth_clip
 
 CFG = dict(height=64, width=64, num_frames=6, stride=2)
@@ -95,3 +96,32 @@ def test_broken_video_is_a_decode_error(clip):
     with pytest.raises(SampleDecodeError) as info:
         build_sample(broken, SampleConfig(**CFG), np.random.default_rng(0))
     assert info.value.member == "mp4"
+
+
+@pytest.mark.parametrize("mode", ["video", "image"])
+def test_selective_decoding_gives_the_same_sample(mode):
+    clip = synth_clip(5, num_frames=16, hw=(96, 128))
+    raw = encode_sample(clip)
+    cfg = SampleConfig(**CFG, mode=mode, scale_prob=1.0)
+    a = build_sample(decode_sample(raw), cfg, np.random.default_rng(9))
+    b = build_sample_raw(raw, cfg, np.random.default_rng(9))
+    for name in ("frames", "environment", "mask", "character", "objects", "skeleton", "struct_depth", "reference"):
+        assert np.array_equal(getattr(a, name), getattr(b, name)), name
+
+
+@pytest.mark.parametrize("hw", [(5, 7), (8, 8), (3, 1)])
+def test_unpacking_single_frames_matches_unpacking_all(hw):
+    masks = np.random.default_rng(0).random((6, 2, *hw)) > 0.5
+    packed = pack_masks(masks)
+    picks = [5, 0, 3, 3]
+    assert np.array_equal(unpack_frames(packed["bits"], packed["shape"], picks), masks[picks])
+    with pytest.raises(ValueError):
+        unpack_frames(packed["bits"][:-1], packed["shape"], picks)
+
+
+def test_raw_sample_with_a_bad_member_names_it():
+    raw = encode_sample(synth_clip(0, num_frames=16, hw=(96, 128)))
+    raw["pose.npz"] = b"garbage"
+    with pytest.raises(SampleDecodeError) as info:
+        build_sample_raw(raw, SampleConfig(**CFG), np.random.default_rng(0))
+    assert info.value.member == "pose.npz"
