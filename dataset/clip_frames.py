@@ -44,7 +44,7 @@ def read_meta(raw: dict) -> ClipMeta:
     except Exception as exc:
         raise SampleDecodeError(key, "json", f"not clip metadata ({type(exc).__name__}: {exc})") from exc
     if meta.schema_version != SCHEMA_VERSION:
-        raise SampleDecodeError(key, "json", f"schema_version {meta.schema_version}, this reader knows {SCHEMA_VERSION}")
+        raise SampleDecodeError(key, "json", f"schema_version {meta.schema_version}, reader knows {SCHEMA_VERSION}")
     return meta
 
 
@@ -82,7 +82,7 @@ def _pose_depth(key: str, raw: dict, meta: ClipMeta, indices) -> tuple[np.ndarra
     pose = _load_npz(key, "pose.npz", raw["pose.npz"])
     _need(key, "pose.npz", pose, ("keypoints", "format"))
     if str(pose["format"]) != meta.keypoint_format:
-        raise SampleDecodeError(key, "pose.npz", f"format {pose['format']} != json keypoint_format {meta.keypoint_format}")
+        raise SampleDecodeError(key, "pose.npz", f"format {pose['format']} != json's {meta.keypoint_format}")
     kps = pose["keypoints"]
     if kps.ndim != 3 or kps.shape[0] != meta.num_frames or kps.shape[2] != 3:
         raise SampleDecodeError(key, "pose.npz", f"keypoints {kps.shape} are not [T={meta.num_frames}, J, 3]")

@@ -61,6 +61,7 @@ def render_skeleton(keypoints: np.ndarray, format_name: str, hw: tuple[int, int]
     return canvas
 
 
-def render_skeletons(keypoints: np.ndarray, format_name: str, hw: tuple[int, int], min_score: float = 0.3) -> np.ndarray:
+def render_skeletons(keypoints: np.ndarray, format_name: str, hw: tuple[int, int],
+                     min_score: float = 0.3) -> np.ndarray:
     """Every frame: [T, J, 3] -> uint8 [T, H, W, 3]."""
     return np.stack([render_skeleton(k, format_name, hw, min_score) for k in keypoints])

@@ -23,7 +23,8 @@ def skeleton_mask(skeleton: np.ndarray, threshold: int = 0) -> np.ndarray:
 
 def structured_depth(depth: np.ndarray, skeleton: np.ndarray, far_value: float = 0.1,
                      percentiles: tuple[float, float] = (2.0, 90.0)) -> np.ndarray:
-    """depth float [T, H, W] (larger = farther, NaN unknown) + skeleton uint8 [T, H, W, 3] -> float32 [T, H, W] in [0, 1]."""
+    """depth float [T, H, W] (larger = farther, NaN unknown) + skeleton uint8 [T, H, W, 3]
+    -> float32 [T, H, W] in [0, 1]."""
     if not 0 < far_value <= 1:
         raise ValueError(f"far_value must be in (0, 1], got {far_value}")
     depth = np.asarray(depth, np.float32)

@@ -5,9 +5,9 @@ dancers) cut into clips and re-encoded as preprocessing would, annotated with ma
 and depth from the synthetic world at the same size (the timing depends on array sizes, not on
 whether the annotation fits the person), in the production keypoint format ``goliath_308``
 with hands. Then, in one process pinned to one thread (as a DataLoader worker is), it builds
-samples from the raw tar samples exactly as the stream does, timing each stage; ``--loader-workers N`` also measures N real
-DataLoader workers end to end. Finally it says how many workers per GPU keep data waiting under
-2% of a training step of ``--step-time`` seconds.
+samples from the raw tar samples exactly as the stream does, timing each stage;
+``--loader-workers N`` also measures N real DataLoader workers end to end. Finally it says how
+many workers per GPU keep data waiting under 2% of a training step of ``--step-time`` seconds.
 """
 
 from __future__ import annotations
@@ -138,7 +138,8 @@ def run(args: argparse.Namespace) -> int:
         if args.shards is None:
             build_bench_shards(folder, args.real, args.clips, args.clip_frames)
         wall_rate, rate, stages = time_one_process(folder, config, args.samples)
-        print(f"one worker process, {args.size}x{args.size} x {config.frames_per_sample} frames, {args.samples} samples: "
+        print(f"one worker process, {args.size}x{args.size} x {config.frames_per_sample} frames, "
+              f"{args.samples} samples: "
               f"{rate:.2f} samples/s by CPU time ({1000 / rate:.0f} ms), {wall_rate:.2f} by wall clock")
         for name, sec in sorted(stages.items(), key=lambda kv: -kv[1]):
             print(f"  {name:<22} {1000 * sec:7.1f} ms CPU  {100 * sec * rate:5.1f} %")

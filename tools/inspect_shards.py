@@ -66,7 +66,8 @@ def summary_lines(folder: Path) -> list[str]:
     lines.append(f"  annotators: {_counts(annot)}")
     frames = np.asarray(table["num_frames"].to_pylist())
     lines.append(f"  frames per clip: min {frames.min()}, median {int(np.median(frames))}, max {frames.max()}")
-    lines.append(f"  sizes: {_counts(f'{w}x{h}' for w, h in zip(table['width'].to_pylist(), table['height'].to_pylist()))}")
+    sizes = zip(table["width"].to_pylist(), table["height"].to_pylist())
+    lines.append(f"  sizes: {_counts(f'{w}x{h}' for w, h in sizes)}")
     reasons = table["reason"].to_pylist() if "reason" in names else [""] * table.num_rows
     lines.append("  status      reason                      clips")
     for (status, reason), n in sorted(Counter(zip(table["status"].to_pylist(), reasons)).items()):

@@ -85,7 +85,8 @@ def draw_clip(num_frames: int = 24, hw=(96, 128), seed: int = 0) -> Layers:
     person = np.zeros((num_frames, h, w), bool)
     objects = np.zeros((num_frames, 1, h, w), bool)
     kps = np.stack([stick_keypoints(t, hw, phase) for t in range(num_frames)])
-    depth = np.broadcast_to(np.linspace(FLOOR_DEPTH - 1, FLOOR_DEPTH, h, dtype=np.float32)[:, None], (num_frames, h, w)).copy()
+    floor = np.linspace(FLOOR_DEPTH - 1, FLOOR_DEPTH, h, dtype=np.float32)[:, None]
+    depth = np.broadcast_to(floor, (num_frames, h, w)).copy()
     for t in range(num_frames):
         frame, m = bg.copy(), np.zeros((h, w), np.uint8)
         _draw_figure(frame, kps[t], PERSON_RGB, width)

@@ -58,7 +58,8 @@ def test_without_scale_augmentation_mf_covers_the_character(clip):
 
 def test_enlarging_sometimes_puts_the_character_outside_mf(clip):
     cfg = SampleConfig(**CFG, scale_prob=1.0, scale_range=(1.2, 1.4))
-    outside = [(s.character & ~s.mask).sum() for s in (build_sample(clip, cfg, np.random.default_rng(i)) for i in range(4))]
+    samples = [build_sample(clip, cfg, np.random.default_rng(i)) for i in range(4)]
+    outside = [(s.character & ~s.mask).sum() for s in samples]
     assert max(outside) > 20
 
 
