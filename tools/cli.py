@@ -12,7 +12,7 @@ import logging
 import sys
 
 # Modules under tools/ that define a subcommand, in the order ``aa2 --help`` lists them.
-COMMANDS = ("demo", "synth", "preprocess", "bench_model", "bench_annotators", "inspect_shards", "bench_dataset")
+COMMANDS = ("demo", "synth", "preprocess", "train", "bench_model", "bench_annotators", "bench_train", "inspect_shards", "bench_dataset")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
+    if not args.verbose:  # per-file checkpoint messages drown the run's own progress
+        logging.getLogger("accelerate").setLevel(logging.WARNING)
     return int(args.func(args) or 0)
 
 

@@ -34,6 +34,8 @@ class ModelConfig:
     options: dict = field(default_factory=dict)
     """``AA2Options`` overrides (ablations): reference_fusion, use_environment, use_depth, use_object."""
     gradient_checkpointing: bool = False
+    compile: bool = False
+    """``torch.compile`` the AA2 model and the VAE encoder (first steps are slow while it compiles)."""
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:

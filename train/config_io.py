@@ -43,6 +43,8 @@ def _coerce(value: Any, tp, where: str):
         if not isinstance(value, dict):
             raise ValueError(f"{where}: expected a mapping of {tp.__name__} fields, got {value!r}")
         return from_dict(tp, value, prefix=f"{where}.")
+    if tp is str and isinstance(value, bool):
+        raise ValueError(f"{where}: expected a string, got {value!r} (YAML reads no/yes/on/off as booleans: quote it)")
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if tp in (int, float, str, bool) and not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
@@ -68,6 +70,10 @@ def to_dict(config) -> dict:
     return dataclasses.asdict(config)
 
 
+# YAML 1.1 reads these as booleans; on a command line they are meant as words (mixed_precision=no).
+_YAML11_WORDS = {"yes", "no", "on", "off", "y", "n"}
+
+
 def apply_overrides(data: dict, overrides: list[str]) -> dict:
     """``["optim.lr=1e-4", "data.num_frames=8"]`` applied to a nested dict (values parsed as YAML)."""
     for item in overrides:
@@ -80,7 +86,7 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise ValueError(f"override {item!r}: {part} is not a section")
-        node[leaf] = yaml.safe_load(raw)
+        node[leaf] = raw.strip() if raw.strip().lower() in _YAML11_WORDS else yaml.safe_load(raw)
     return data
 
 

@@ -57,6 +57,8 @@ def write_preview(batch: AA2Batch, generated: torch.Tensor, out_dir: str | Path,
     reference = to_uint8(batch.reference[0].unsqueeze(1))[0]
     columns = np.linspace(0, rows[0].shape[0] - 1, min(max_columns, rows[0].shape[0])).round().astype(int)
     grid = np.concatenate([np.concatenate([reference, *row[columns]], axis=1) for row in rows], axis=0)
+    zoom = max(1, 256 // reference.shape[0])  # small training crops are hard to see otherwise
+    grid = grid.repeat(zoom, axis=0).repeat(zoom, axis=1)
     png = out_dir / f"{name}.png"
     Image.fromarray(grid).save(png)
     mp4 = out_dir / f"{name}.mp4"

@@ -76,6 +76,8 @@ class Trainer:
         self.model, self.optimizer, self.lr_scheduler = self.accelerator.prepare(
             self.components.model, self.optimizer, self.lr_scheduler)
         self._place_frozen()
+        # FLOPs are counted on the eager model (the counter does not see inside compiled graphs).
+        self.compiled = torch.compile(self.model) if config.model.compile else None
         self.loader = self._build_loader()
         self.ema = EMAModel(self.params, decay=config.ema.decay, update_after_step=config.ema.update_after_step) \
             if config.ema.enabled else None
@@ -106,8 +108,10 @@ class Trainer:
 
     def _place_frozen(self) -> None:
         dtype, device = self._frozen_dtype(), self.accelerator.device
-        self.components.vae.to(device=device, dtype=dtype)
+        vae = self.components.vae.to(device=device, dtype=dtype, memory_format=torch.channels_last)
         self.components.image_encoder.to(device=device, dtype=dtype)
+        if self.config.model.compile:
+            vae.encoder = torch.compile(vae.encoder)
 
     def _build_loader(self) -> StreamLoader:
         d = self.config.data
@@ -134,8 +138,9 @@ class Trainer:
         noise = sample_noise(inputs.latents, d.noise_offset, g)
         timesteps = sample_timesteps(c.scheduler, b, device, g)
         noisy = c.scheduler.add_noise(inputs.latents, noise, timesteps)
+        model = self.compiled if self.compiled is not None and self.flops_per_step is not None else self.model
         with self.accelerator.autocast():
-            pred = self.model(noisy, timesteps, **inputs.model_kwargs())
+            pred = model(noisy, timesteps, **inputs.model_kwargs())
         target = training_target(c.scheduler, inputs.latents, noise, timesteps)
         return diffusion_loss(c.scheduler, pred, target, timesteps, d.min_snr_gamma)
 
@@ -179,7 +184,8 @@ class Trainer:
                 self._after_step(metrics)
                 if self.state.step >= self.config.max_steps:
                     break
-        self.save_checkpoint()
+        if self.state.step % self.config.checkpoint.every_steps:  # not saved by the last step already
+            self.save_checkpoint()
         export = self.export(self.output_dir / "export")
         self.accelerator.end_training()
         return {"step": self.state.step, "export": str(export), "last": self.history[-1] if self.history else {}}

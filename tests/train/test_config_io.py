@@ -33,6 +33,15 @@ def test_yaml_then_overrides_win(tmp_path):
     assert isinstance(cfg.inner.lr, float)
 
 
+def test_yaml_boolean_words_stay_words_on_the_command_line(tmp_path):
+    assert load_config(Outer, Outer(), overrides=["name=no", "inner.schedule=off"]) == Outer(
+        name="no", inner=Inner(schedule="off"))
+    path = tmp_path / "c.yaml"
+    path.write_text("name: no\n")
+    with pytest.raises(ValueError, match="quote it"):
+        load_config(Outer, path=path)
+
+
 def test_save_and_load_round_trip(tmp_path):
     cfg = Outer(steps=3, inner=Inner(betas=(0.8, 0.9)))
     save_config(cfg, tmp_path / "c.yaml")
