@@ -10,6 +10,10 @@ the last batch it delivered (same clips, same augmentation, same order). Batches
 prefetched but not delivered are recomputed, not lost. The cost of a restore is reading (not
 decoding) the samples each worker had consumed in the current epoch. If the world size or worker
 count changed, exact replay is impossible: the loader logs a warning and starts the next epoch.
+
+With accelerate, give each rank its own loader and do not ``prepare`` it (its default would
+dispatch rank 0's batches to everyone): move batches with ``batch.to(accelerator.device)``,
+which also unpacks them on the GPU.
 """
 
 from __future__ import annotations

@@ -127,3 +127,16 @@ def test_config_validation():
         StreamConfig("x", resampled=True)
     with pytest.raises(ValueError):
         StreamConfig("x", resampled=False, shuffle_buffer=4, shuffle_initial=8)
+
+
+def test_a_truncated_shard_costs_its_tail_and_is_counted(tmp_path):
+    with ShardWriter(tmp_path, max_count=3) as writer:
+        for i in range(6):
+            writer.write(make_clip(f"clip{i:04d}_000000", num_frames=8, hw=(48, 64), seed=i))
+    first = sorted(tmp_path.glob("*.tar"))[0]
+    data = first.read_bytes()
+    first.write_bytes(data[: int(len(data) * 0.6)])
+    loader = StreamLoader(ShardStream(StreamConfig(str(tmp_path), resampled=False), SAMPLE, 0, 1), num_workers=0)
+    keys = [k for b in loader for k in b.keys]
+    assert {"clip0003_000000", "clip0004_000000", "clip0005_000000"} <= set(keys) and len(keys) < 6
+    assert loader.error_counts().get("tar_read", 0) >= 1
