@@ -140,3 +140,11 @@ def test_a_truncated_shard_costs_its_tail_and_is_counted(tmp_path):
     keys = [k for b in loader for k in b.keys]
     assert {"clip0003_000000", "clip0004_000000", "clip0005_000000"} <= set(keys) and len(keys) < 6
     assert loader.error_counts().get("tar_read", 0) >= 1
+
+
+def test_ranks_draw_different_streams(synth_shards):
+    def keys(rank):
+        cfg = StreamConfig(str(synth_shards), batch_size=1, batches_per_epoch=6, shuffle_buffer=4, shuffle_initial=2)
+        return [k for b in StreamLoader(ShardStream(cfg, SAMPLE, rank, 2), num_workers=0) for k in b.keys]
+
+    assert keys(0) != keys(1) and keys(0) == keys(0)
