@@ -1,6 +1,6 @@
 """Nested config dataclasses <-> YAML and ``a.b.c=value`` command-line overrides.
 
-Every config in this project is a dataclass that validates itself in ``__post_init__``. This
+Shared by the preprocessing job and the trainer. Every config in this project is a dataclass that validates itself in ``__post_init__``. This
 module builds them from plain dicts (YAML files, dotted overrides) and back, and fails at start
 with the dotted name of an unknown or ill-typed key, so a typo never silently trains the wrong
 thing.

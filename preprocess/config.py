@@ -7,11 +7,11 @@ single video is read. :func:`apply_overrides` takes ``section.field=value`` stri
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from dataclasses import dataclass, field
 
-import yaml
+from dataset.config_io import from_dict as config_from_dict
+from dataset.config_io import load_config
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv", ".ts")
 
@@ -179,42 +179,11 @@ class PreprocessConfig:
         return dataclasses.asdict(self)
 
 
-def _set(obj, path: list[str], raw: str, where: str) -> None:
-    name = path[0]
-    if not dataclasses.is_dataclass(obj) or name not in {f.name for f in dataclasses.fields(obj)}:
-        raise ValueError(f"unknown config key {where!r}")
-    if len(path) > 1 and dataclasses.is_dataclass(getattr(obj, name)):
-        _set(getattr(obj, name), path[1:], raw, where)
-        return
-    value = yaml.safe_load(raw)
-    if len(path) > 1:  # into a dict field: backend_config.segment.boxes_file=...
-        container = getattr(obj, name)
-        for key in path[1:-1]:
-            container = container.setdefault(key, {})
-        container[path[-1]] = value
-        return
-    setattr(obj, name, value)
-
-
 def apply_overrides(config: PreprocessConfig, overrides: list[str]) -> PreprocessConfig:
     """Apply ``a.b=value`` strings to a copy of ``config`` and validate the result."""
-    data = copy.deepcopy(config)
-    for item in overrides:
-        if "=" not in item:
-            raise ValueError(f"override {item!r} is not key=value")
-        key, raw = item.split("=", 1)
-        _set(data, key.strip().split("."), raw, key)
-    return from_dict(dataclasses.asdict(data))
+    return load_config(PreprocessConfig, config, None, overrides)
 
 
 def from_dict(data: dict) -> PreprocessConfig:
     """Nested dict (YAML) -> validated PreprocessConfig; unknown keys raise."""
-    sections = {f.name: f for f in dataclasses.fields(PreprocessConfig)}
-    kwargs = {}
-    for key, value in data.items():
-        if key not in sections:
-            raise ValueError(f"unknown config section {key!r}")
-        kind = {"probe": ProbeConfig, "clips": ClipConfig, "annotate": AnnotateConfig, "qualify": QualifyConfig,
-                "write": WriteConfig, "ray": RayConfig}.get(key)
-        kwargs[key] = kind(**value) if kind else (tuple(value) if key == "extensions" else value)
-    return PreprocessConfig(**kwargs)
+    return config_from_dict(PreprocessConfig, data)

@@ -38,7 +38,7 @@ def make_shards(folder: Path, videos: int, size: int, frames: int) -> Path:
 
 def stage_config(stage: int, args: argparse.Namespace, shards: Path, out: Path):
     from train.config import TrainConfig
-    from train.config_io import load_config
+    from dataset.config_io import load_config
     from train.recipes import recipe
 
     overrides = [

@@ -38,7 +38,7 @@ def _preprocess(crawl: Path, out: Path, num_cpus: int) -> dict:
 
 def _train_config(train_shards: Path, val_shards: Path, out: Path, steps: int):
     from train.config import TrainConfig
-    from train.config_io import load_config
+    from dataset.config_io import load_config
     from train.recipes import recipe
 
     return load_config(TrainConfig, recipe("tiny"), None, [

@@ -3,7 +3,7 @@ the sections agree with each other (stage vs sample mode, precision vs device, w
 so a contradictory config fails at start with a message that says what to change.
 
 Recipes (``train.recipes``) are functions returning a TrainConfig; a YAML file and dotted
-overrides (``optim.lr=5e-5``) adjust them (``train.config_io``).
+overrides (``optim.lr=5e-5``) adjust them (``dataset.config_io``).
 """
 
 from __future__ import annotations

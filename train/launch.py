@@ -11,7 +11,7 @@ import json
 import logging
 
 from .config import TrainConfig
-from .config_io import load_config
+from dataset.config_io import load_config
 from .recipes import RECIPES, recipe
 
 

@@ -30,7 +30,7 @@ from . import checkpointing as ckpt
 from .components import build_components
 from .conditioning import apply_dropout, build_inputs
 from .config import TrainConfig
-from .config_io import save_config
+from dataset.config_io import save_config
 from .diffusion import diffusion_loss, drop_mask, sample_noise, sample_timesteps, training_target
 from .metrics import StepMeter, count_flops, peak_memory_gib, peak_tflops
 from .preview import generate, write_preview

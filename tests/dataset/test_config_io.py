@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from train.config_io import load_config, save_config
+from dataset.config_io import load_config, save_config
 
 
 @dataclass

@@ -7,7 +7,7 @@ import torch
 from model import AA2Model
 from tests.dataset.conftest import write_shard_folder
 from train.config import TrainConfig
-from train.config_io import load_config
+from dataset.config_io import load_config
 from train.recipes import recipe
 from train.trainer import Trainer
 
