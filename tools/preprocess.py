@@ -35,7 +35,20 @@ def build_config(args: argparse.Namespace) -> PreprocessConfig:
         overrides.append(f"ray.num_cpus={args.num_cpus}")
     if args.retry_failed:
         overrides.append("retry_failed=true")
-    return apply_overrides(config, overrides)
+    config = apply_overrides(config, overrides)
+    return with_weights(config, args.weights) if args.weights else config
+
+
+def with_weights(config: PreprocessConfig, weights_file: str) -> PreprocessConfig:
+    """Fill each role's backend arguments from the weights file (explicit backend_config wins)."""
+    from preprocess.weights import load_weights
+
+    weights = load_weights(weights_file)
+    for role, backend in config.annotate.roles().items():
+        kwargs = weights.backend_kwargs(role, backend)
+        if kwargs:
+            config.annotate.backend_config[role] = {**kwargs, **config.annotate.backend_config.get(role, {})}
+    return config
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,6 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", help="one backend for all four annotator roles (oracle, lite, ...)")
     for role in ROLES:
         parser.add_argument(f"--{role}", help=f"{role} backend")
+    parser.add_argument("--weights", help="weights YAML of the production backends (see preprocess/weights.example.yaml)")
     parser.add_argument("--address", help="Ray cluster to join ('auto' inside `ray job submit`)")
     parser.add_argument("--num-cpus", type=int, help="CPUs of the local Ray cluster (default: all cores)")
     parser.add_argument("--retry-failed", action="store_true", help="try inputs that failed in an earlier run again")
