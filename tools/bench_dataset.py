@@ -1,7 +1,6 @@
-"""``aa2 bench_dataset``: training samples per second per worker process, and where the time goes.
+"""``aa2 bench-dataset``: training samples per second per worker process, and where the time goes.
 
-Builds a small shard folder whose pixels are real videos (``--real``, default the shared sample
-dancers) cut into clips and re-encoded as preprocessing would, annotated with masks, keypoints
+Builds a small shard folder whose pixels are real videos of people (``--real A.mp4 B.mp4``) cut into clips and re-encoded as preprocessing would, annotated with masks, keypoints
 and depth from the synthetic world at the same size (the timing depends on array sizes, not on
 whether the annotation fits the person), in the production keypoint format ``goliath_308``
 with hands. Then, in one process pinned to one thread (as a DataLoader worker is), it builds
@@ -34,14 +33,13 @@ from dataset.synthetic import SynthConfig, render_video
 from dataset.training_sample import build_sample_raw
 from dataset.video import decode_mp4, encode_mp4
 
-DEFAULT_REAL = ("/work/shared/data/real/dance_a.mp4", "/work/shared/data/real/fashion_a.mp4")
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("bench_dataset", help="benchmark the training-sample pipeline",
+    p = subparsers.add_parser("bench-dataset", help="benchmark the training-sample pipeline",
                               description="Samples/s per worker process and time per stage.")
     p.add_argument("--shards", type=Path, help="benchmark these shards instead of building a folder")
-    p.add_argument("--real", nargs="*", default=list(DEFAULT_REAL), help="mp4 files giving the pixels")
+    p.add_argument("--real", nargs="*", default=[], help="mp4 files of people giving the pixels (without --shards)")
     p.add_argument("--clips", type=int, default=4, help="clips to build")
     p.add_argument("--clip-frames", type=int, default=48, help="frames per stored clip")
     p.add_argument("--size", type=int, default=512, help="sample height and width")
@@ -136,6 +134,8 @@ def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.shards or Path(tmp) / "shards"
         if args.shards is None:
+            if not args.real:
+                raise SystemExit("give --real VIDEO.mp4 [...] (any videos of people) or --shards FOLDER")
             build_bench_shards(folder, args.real, args.clips, args.clip_frames)
         wall_rate, rate, stages = time_one_process(folder, config, args.samples)
         print(f"one worker process, {args.size}x{args.size} x {config.frames_per_sample} frames, "
@@ -157,4 +157,4 @@ if __name__ == "__main__":
 
     parser = argparse.ArgumentParser(prog="bench_dataset")
     register(parser.add_subparsers(dest="command"))
-    sys.exit(run(parser.parse_args(["bench_dataset", *sys.argv[1:]])))
+    sys.exit(run(parser.parse_args(["bench-dataset", *sys.argv[1:]])))

@@ -1,7 +1,7 @@
 """Benchmark of the preprocessing job: clips/min on Ray Data and with the same stages called directly.
 
     python -m tools.bench_preprocess --synthetic 16 --backend oracle      # synthetic crawl, exact oracle
-    python -m tools.bench_preprocess --input ../shared/data/real --backend lite
+    python -m tools.bench_preprocess --input videos_of_people/ --backend lite
 
 Each engine writes into its own fresh output folder. ``ray.init`` is timed apart from the run
 (a long-lived cluster pays it once), so ``ray_over_direct`` is the ratio of pipeline wall times:

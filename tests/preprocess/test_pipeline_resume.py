@@ -37,8 +37,20 @@ def shard_keys(out: Path) -> list[str]:
     return [raw["__key__"] for tar in list_shards(out / "shards") for raw in iter_raw_samples(tar)]
 
 
+# The job under test, with every ledger commit followed by a pause: on a fast machine the whole
+# tiny crawl can otherwise be committed between two polls, and the kill would land after the end.
+SLOW_COMMITS = """
+import sys, time
+from preprocess.ledger import Ledger
+commit = Ledger.write_part
+Ledger.write_part = lambda self, *a, **k: (commit(self, *a, **k), time.sleep(3))[0]
+from tools.preprocess import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 def kill_after_first_commit(manifest: Path, out: Path, address: str) -> None:
-    args = [sys.executable, "-m", "tools.preprocess", str(manifest), str(out), "--address", address]
+    args = [sys.executable, "-c", SLOW_COMMITS, str(manifest), str(out), "--address", address]
     for item in TEST_OVERRIDES + [ONE_VIDEO_PER_SHARD]:
         args += ["--set", item]
     proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
