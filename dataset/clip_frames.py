@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .schema import (MEMBERS, SCHEMA_VERSION, ClipMeta, ClipSample, SampleDecodeError, _load_npz, _need,
+from .schema import (ClipMeta, ClipSample, SampleDecodeError, _load_npz, _need,
                      dequantise_depth)
 from .stage_timer import NULL_TIMER
 from .video import decode_mp4
@@ -32,20 +32,6 @@ class ClipFrames:
     objects: np.ndarray  # bool [N, K, H, W]
     keypoints: np.ndarray  # float32 [N, J, 3]
     depth: np.ndarray  # float32 [N, Hd, Wd], NaN unknown
-
-
-def read_meta(raw: dict) -> ClipMeta:
-    key = str(raw.get("__key__", "<no key>"))
-    for member in MEMBERS:
-        if not isinstance(raw.get(member), (bytes, bytearray)):
-            raise SampleDecodeError(key, member, "member missing or not bytes")
-    try:
-        meta = ClipMeta.from_json(raw["json"])
-    except Exception as exc:
-        raise SampleDecodeError(key, "json", f"not clip metadata ({type(exc).__name__}: {exc})") from exc
-    if meta.schema_version != SCHEMA_VERSION:
-        raise SampleDecodeError(key, "json", f"schema_version {meta.schema_version}, reader knows {SCHEMA_VERSION}")
-    return meta
 
 
 def unpack_frames(bits: np.ndarray, shape, indices) -> np.ndarray:

@@ -186,8 +186,8 @@ def _need(key: str, member: str, arrays: dict, names: tuple[str, ...]) -> None:
         raise SampleDecodeError(key, member, f"missing arrays {missing}")
 
 
-def decode_sample(raw: dict) -> ClipSample:
-    """WebDataset sample dict (members as bytes) -> ClipSample, or :class:`SampleDecodeError`."""
+def decode_meta(raw: dict) -> ClipMeta:
+    """Check that every member is there and decode the metadata; :class:`SampleDecodeError` if not."""
     key = str(raw.get("__key__", "<no key>"))
     for member in MEMBERS:
         if not isinstance(raw.get(member), (bytes, bytearray)):
@@ -198,6 +198,13 @@ def decode_sample(raw: dict) -> ClipSample:
         raise SampleDecodeError(key, "json", f"not clip metadata ({type(exc).__name__}: {exc})") from exc
     if meta.schema_version != SCHEMA_VERSION:
         raise SampleDecodeError(key, "json", f"schema_version {meta.schema_version}, this reader knows {SCHEMA_VERSION}")
+    return meta
+
+
+def decode_sample(raw: dict) -> ClipSample:
+    """WebDataset sample dict (members as bytes) -> ClipSample, or :class:`SampleDecodeError`."""
+    key = str(raw.get("__key__", "<no key>"))
+    meta = decode_meta(raw)
 
     masks = _load_npz(key, "mask.npz", raw["mask.npz"])
     _need(key, "mask.npz", masks, ("character_bits", "character_shape", "objects_bits", "objects_shape"))

@@ -24,12 +24,12 @@ import numpy as np
 
 from .agnostic_mask import shape_agnostic_masks
 from .crop import choose_window, crop_images, crop_keypoints, crop_nearest, mask_box
-from .clip_frames import ClipFrames, decode_frames, frames_of, read_meta
+from .clip_frames import ClipFrames, decode_frames, frames_of
 from .frame_select import frame_indices, reference_index
 from .reference import clip_view, reference_image
 from .sample_config import SampleConfig
 from .scale_aug import Layers, anchor_point, scale_layers
-from .schema import ClipMeta, ClipSample, SampleDecodeError
+from .schema import ClipMeta, ClipSample, SampleDecodeError, decode_meta
 from .skeleton_render import render_skeletons
 from .stage_timer import NULL_TIMER
 from .struct_depth import structured_depth
@@ -113,7 +113,7 @@ def build_sample_raw(raw: dict, config: SampleConfig, rng: np.random.Generator, 
     """The same straight from a raw shard sample, decoding only the frames used (what the
     stream does). Equal to ``build_sample(decode_sample(raw), ...)`` for the same ``rng``."""
     with timer("decode_members"):
-        meta = read_meta(raw)
+        meta = decode_meta(raw)
     indices = pick_indices(meta, config, rng, str(raw["__key__"]))
     cf = decode_frames(raw, meta, indices, timer)
     return assemble(cf, config, rng, timer)
