@@ -16,6 +16,7 @@ import logging
 import os
 from pathlib import Path
 
+import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
@@ -43,6 +44,7 @@ class TrainState:
 
     def __init__(self) -> None:
         self.step = 0
+        self.micro = 0  # micro-batches seen (gradient accumulation); not saved: a checkpoint ends a step
 
     def state_dict(self) -> dict:
         return {"step": self.step}
@@ -124,8 +126,10 @@ class Trainer:
 
     # ---- training -----------------------------------------------------------------------------
     def _generator(self) -> torch.Generator:
-        seed = (self.config.seed * 1_000_003 + self.accelerator.process_index * 7919 + self.state.step) % 2**63
-        return torch.Generator(device=self.accelerator.device).manual_seed(seed)
+        """Seeded by (seed, rank, step, micro-batch): the same draws in a resumed run."""
+        micro = self.state.micro % self.config.optim.grad_accum
+        seed = np.random.SeedSequence([self.config.seed, self.accelerator.process_index, self.state.step, micro])
+        return torch.Generator(device=self.accelerator.device).manual_seed(int(seed.generate_state(1)[0]))
 
     def compute_loss(self, batch) -> torch.Tensor:
         """Diffusion loss of one unpacked batch on the device."""
@@ -154,6 +158,7 @@ class Trainer:
                 self.flops_per_step = flops * self.config.optim.grad_accum
             else:
                 loss = self._backward(batch)
+            self.state.micro += 1
             if self.accelerator.sync_gradients and self.config.optim.max_grad_norm:
                 out["grad_norm"] = float(self.accelerator.clip_grad_norm_(self.params, self.config.optim.max_grad_norm))
             self.optimizer.step()
