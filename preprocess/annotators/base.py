@@ -100,6 +100,17 @@ class Annotator:
         return f"{self.name}@{self.version}"
 
 
+def per_clip(fn, clips: list[Clip], segmentations: list[Segmentation]) -> list:
+    """``fn(clip, segmentation)`` for each clip; an AnnotationError becomes that clip's result."""
+    results = []
+    for clip, seg in zip(clips, segmentations, strict=True):
+        try:
+            results.append(fn(clip, seg))
+        except AnnotationError as err:
+            results.append(err)
+    return results
+
+
 def require_file(path: str | Path | None, what: str, fetch_hint: str) -> Path:
     """Fail at start, before any video is read, when a weight file is not where config says."""
     if not path:

@@ -16,7 +16,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from .base import AnnotationError, Annotator, Clip, Pose, Segmentation, require_file
+from .base import AnnotationError, Annotator, Clip, Pose, Segmentation, per_clip, require_file
 
 KNOWN_FORMAT_SIZES = {"goliath_308": 308, "coco_wholebody_133": 133, "coco_17": 17}
 FETCH = "a Sapiens checkpoint from https://huggingface.co/facebook (sapiens-pose-* / sapiens-depth-*, .pth or *_torchscript.pt2)"
@@ -95,13 +95,7 @@ class _SapiensBase(Annotator):
     def _each(self, clips: list[Clip], segmentations: list[Segmentation], fn) -> list:
         if self.runner is None:
             self.setup()
-        results = []
-        for clip, seg in zip(clips, segmentations, strict=True):
-            try:
-                results.append(fn(clip, seg))
-            except AnnotationError as err:
-                results.append(err)
-        return results
+        return per_clip(fn, clips, segmentations)
 
 
 class SapiensPose(_SapiensBase):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import AnnotationError, Annotator, Clip, Pose, Segmentation, require_file
+from .base import AnnotationError, Annotator, Clip, Pose, Segmentation, per_clip, require_file
 from .sapiens import KNOWN_FORMAT_SIZES, person_boxes
 
 FETCH = "a Sapiens2 model folder (facebook/sapiens2-pose-* or facebook/sapiens2-pointmap-* from https://huggingface.co)"
@@ -71,16 +71,10 @@ class _Sapiens2Base(Annotator):
                                     self.config.batch_size, mean=IMAGENET_MEAN, std=IMAGENET_STD)
         log_setup_memory(f"{self.name} {self.role} ({Path(self.config.model).name})", device, before)
 
-    def _each(self, clips, segmentations, fn) -> list:
+    def _each(self, clips: list[Clip], segmentations: list[Segmentation], fn) -> list:
         if self.runner is None:
             self.setup()
-        out = []
-        for clip, seg in zip(clips, segmentations, strict=True):
-            try:
-                out.append(fn(clip, seg))
-            except AnnotationError as err:
-                out.append(err)
-        return out
+        return per_clip(fn, clips, segmentations)
 
 
 class Sapiens2Pose(_Sapiens2Base):
