@@ -56,6 +56,28 @@ def stage_config(stage: int, args: argparse.Namespace, shards: Path, out: Path):
     return load_config(TrainConfig, recipe(f"stage{stage}"), None, overrides)
 
 
+def time_conditioning(trainer, batch, repeats: int) -> float:
+    """Seconds per step of the frozen VAE and image-encoder passes alone (part of the step time)."""
+    import torch
+
+    from train.conditioning import build_inputs
+
+    cuda = batch.frames.device.type == "cuda"
+    c, options = trainer.components, trainer.accelerator.unwrap_model(trainer.model).spec
+
+    def run() -> None:
+        with trainer.accelerator.autocast():
+            build_inputs(batch, c.vae, c.image_encoder, options)
+        if cuda:
+            torch.cuda.synchronize()
+
+    run()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        run()
+    return (time.perf_counter() - start) / repeats
+
+
 def measure_stage(stage: int, args: argparse.Namespace, shards: Path) -> dict:
     import torch
 
@@ -80,6 +102,7 @@ def measure_stage(stage: int, args: argparse.Namespace, shards: Path) -> dict:
             if steps == args.warmup + args.steps:
                 break
         row = meter.summary(trainer.flops_per_step, peak_tflops(device))
+        row["conditioning_s"] = time_conditioning(trainer, batch.to(device), args.steps)
         row.update(stage=stage, batch=trainer.config.data.batch_size, frames=batch.num_frames,
                    tflop_per_step=trainer.flops_per_step / 1e12, peak_memory_gib=peak_memory_gib(device),
                    trainable_params_M=sum(p.numel() for p in trainer.params) / 1e6,

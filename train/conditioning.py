@@ -40,7 +40,7 @@ class ModelInputs:
 
 
 def _encode_images(vae: AutoencoderKL, images: torch.Tensor, sample: bool, generator=None) -> torch.Tensor:
-    dist = vae.encode(images.to(vae.dtype, memory_format=torch.channels_last)).latent_dist
+    dist = vae.encode(images.to(vae.dtype)).latent_dist
     latents = dist.sample(generator) if sample else dist.mode()
     return (latents * vae.config.scaling_factor).float()
 

@@ -110,7 +110,7 @@ class Trainer:
 
     def _place_frozen(self) -> None:
         dtype, device = self._frozen_dtype(), self.accelerator.device
-        vae = self.components.vae.to(device=device, dtype=dtype, memory_format=torch.channels_last)
+        vae = self.components.vae.to(device=device, dtype=dtype)
         self.components.image_encoder.to(device=device, dtype=dtype)
         if self.config.model.compile:
             vae.encoder = torch.compile(vae.encoder)
