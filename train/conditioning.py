@@ -54,6 +54,25 @@ def encode_video(vae: AutoencoderKL, video: torch.Tensor, sample: bool = False, 
     return latents.reshape(b, f, *latents.shape[1:]).permute(0, 2, 1, 3, 4)
 
 
+def encode_objects(vae: AutoencoderKL, objects: torch.Tensor, object_mask: torch.Tensor) -> torch.Tensor:
+    """Object frames [B, 3, F, H, W] -> latents, encoding only frames that show an object.
+
+    A frame without object pixels is the constant image 0 (frames * mask), whose latent is the
+    same for every such frame: it is encoded once. Clips without interacting objects (most dance
+    videos) then cost one VAE image instead of F.
+    """
+    b, _, f, h, w = objects.shape
+    flat = objects.permute(0, 2, 1, 3, 4).reshape(b * f, 3, h, w)
+    shown = object_mask.permute(0, 2, 1, 3, 4).reshape(b * f, -1).any(dim=1)
+    if shown.all():
+        return encode_video(vae, objects)
+    blank = _encode_images(vae, torch.zeros_like(flat[:1]), sample=False)
+    latents = blank.expand(b * f, *blank.shape[1:]).clone()
+    if shown.any():
+        latents[shown] = encode_video(vae, flat[shown].unsqueeze(2))[:, :, 0]
+    return latents.reshape(b, f, *latents.shape[1:]).permute(0, 2, 1, 3, 4)
+
+
 def downsample_mask(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """[B, 1, F, H, W] -> [B, 1, F, h, w]; a latent cell is masked if any of its pixels is."""
     b, _, f, h, w = mask.shape
@@ -81,7 +100,7 @@ def build_inputs(batch: AA2Batch, vae: AutoencoderKL, encoder: CLIPVisionModelWi
         mask=downsample_mask(batch.mask, size) if options.use_environment else None,
         skeleton=batch.skeleton,
         struct_depth=batch.struct_depth if options.use_depth else None,
-        object_latents=encode_video(vae, batch.objects) if options.use_object else None,
+        object_latents=encode_objects(vae, batch.objects, batch.object_mask) if options.use_object else None,
     )
 
 
