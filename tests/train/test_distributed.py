@@ -22,6 +22,7 @@ def torchrun(shards, out, *overrides):
             "log.every_steps=1", *overrides]
     proc = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stderr
 
 
 def test_two_ranks_resume_exactly(tmp_path):
@@ -33,7 +34,8 @@ def test_two_ranks_resume_exactly(tmp_path):
     assert {p.name for p in step2.glob("data_state_rank*.json")} == {"data_state_rank0.json", "data_state_rank1.json"}
     states = [json.loads((step2 / f"data_state_rank{r}.json").read_text()) for r in (0, 1)]
     assert [(s["rank"], s["world_size"]) for s in states] == [(0, 2), (1, 2)]
-    torchrun(shards, tmp_path / "resumed", "max_steps=4", "checkpoint.every_steps=100")
+    log = torchrun(shards, tmp_path / "resumed", "max_steps=4", "checkpoint.every_steps=100")
+    assert "at step 2" in log  # it continued from the checkpoint rather than starting over
     a = load_file(tmp_path / "straight" / "export" / "diffusion_pytorch_model.safetensors")
     b = load_file(tmp_path / "resumed" / "export" / "diffusion_pytorch_model.safetensors")
     assert a.keys() == b.keys()
