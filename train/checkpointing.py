@@ -82,9 +82,3 @@ def load_data_state(folder: Path, rank: int) -> dict | None:
     path = data_state_path(folder, rank)
     return json.loads(path.read_text()) if path.exists() else None
 
-
-def step_of(folder: Path) -> int:
-    m = STEP_DIR.match(folder.name)
-    if not m:
-        raise ValueError(f"{folder} is not named step-NNNNNNNN")
-    return int(m.group(1))
