@@ -31,11 +31,28 @@ class Sam2Config:
     min_pixels: int = 16  # a frame whose person mask is smaller counts as empty
     max_empty_fraction: float = 0.25  # more empty person frames than this: the clip is rejected
     offload_video_to_cpu: bool = False
+    feature_batch: int = 8  # frames per image-encoder pass (1: the stock one frame at a time)
+    compile: bool = False  # sam2's vos_optimized compilation (CUDA; the first clip compiles for minutes)
     num_gpus: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.chunk < 2 or not 0 <= self.max_empty_fraction <= 1 or self.min_pixels < 1:
-            raise ValueError("chunk >= 2, 0 <= max_empty_fraction <= 1 and min_pixels >= 1 are required")
+        if self.chunk < 2 or not 0 <= self.max_empty_fraction <= 1 or self.min_pixels < 1 or self.feature_batch < 1:
+            raise ValueError("chunk >= 2, 0 <= max_empty_fraction <= 1, min_pixels >= 1 and feature_batch >= 1 are required")
+
+
+def build_predictor(config: str, checkpoint: str | None, device, overrides=(), feature_batch: int = 8,
+                    compile: bool = False):
+    """Our in-memory-frames video predictor (compiled as sam2's ``vos_optimized`` if asked)."""
+    from sam2.build_sam import build_sam2_video_predictor
+
+    cls = "FramesVideoPredictorVOS" if compile else "FramesVideoPredictor"
+    extra = [*overrides, f"++model._target_=preprocess.models.sam2_frames.{cls}"]
+    if compile:
+        extra.append("++model.compile_image_encoder=true")
+    predictor = build_sam2_video_predictor(config, checkpoint, device=device, hydra_overrides_extra=extra)
+    predictor.fill_hole_area = 0  # hole filling needs sam2's optional CUDA extension
+    predictor.feature_batch = feature_batch
+    return predictor
 
 
 class Sam2Segmenter(Annotator):
@@ -48,16 +65,12 @@ class Sam2Segmenter(Annotator):
         self.predictor = None
 
     def setup(self) -> None:
-        from sam2.build_sam import build_sam2_video_predictor
-
         from preprocess.models.device import log_setup_memory, memory_mark, resolve_device
 
         device = resolve_device(self.config.device)
         before = memory_mark(device)
-        overrides = [*self.config.overrides, "++model._target_=preprocess.models.sam2_frames.FramesVideoPredictor"]
-        self.predictor = build_sam2_video_predictor(self.config.config, str(self.checkpoint), device=device,
-                                                    hydra_overrides_extra=overrides)
-        self.predictor.fill_hole_area = 0  # hole filling needs sam2's optional CUDA extension
+        self.predictor = build_predictor(self.config.config, str(self.checkpoint), device, self.config.overrides,
+                                         self.config.feature_batch, self.config.compile)
         log_setup_memory(f"sam2 ({self.config.config})", device, before)
 
     def __call__(self, clips: list[Clip], localisations: list[Localisation], **_) -> list[Segmentation | AnnotationError]:

@@ -32,6 +32,8 @@ class SapiensConfig:
     dtype: str = "bfloat16"
     batch_size: int = 16
     depth_scale: float = 0.5  # depth map size relative to the clip frame
+    head_channels_last: bool = True  # own modules: the upsampling head in channels-last memory
+    compile_head: bool = False  # own modules on CUDA: torch.compile the head (the first batches compile)
     num_gpus: float = 0.0
 
     def __post_init__(self) -> None:
@@ -78,7 +80,7 @@ class _SapiensBase(Annotator):
         import torch
 
         from preprocess.models.device import log_setup_memory, memory_mark, resolve_device, resolve_dtype
-        from preprocess.models.sapiens_infer import TopdownRunner
+        from preprocess.models.sapiens_infer import TopdownRunner, speed_up_head
         from preprocess.models.sapiens_load import build_from_checkpoint, load_torchscript
 
         device = resolve_device(self.config.device)
@@ -89,6 +91,7 @@ class _SapiensBase(Annotator):
             dtype, autocast = resolve_dtype(self.config.dtype), True
             # weights stored in the compute dtype: autocast then has no per-call weight casts to do
             model = build_from_checkpoint(self.path, self.task, self.config.input_hw, self.config.num_heads).to(device, dtype)
+            model = speed_up_head(model, self.config.head_channels_last, self.config.compile_head and device.type == "cuda")
         self.runner = TopdownRunner(model, self.config.input_hw, device, dtype, self.config.batch_size, autocast)
         log_setup_memory(f"{self.name} ({self.path.name})", device, before)
 

@@ -5,7 +5,13 @@ decord). Our clips are already decoded, so both routes would encode frames only 
 again (JPEG: lossy and ~3 ms a frame each way; mp4: an x264 encode). This subclass builds the
 same inference state straight from a uint8 tensor: frames go to the device once, are resized to
 the model's square input there and normalised as ``sam2.utils.misc.load_video_frames`` does.
-Everything else (prompts, memory, propagation) is the stock predictor.
+
+The stock predictor runs the image encoder on one frame at a time as propagation reaches it.
+Here a miss encodes ``feature_batch`` frames at once, ahead in the direction of travel (the
+batch is padded to a fixed size, so a compiled encoder sees one shape), and keeps them until
+propagation moves past them. Prompts, memory and propagation are the stock predictor's.
+``FramesVideoPredictorVOS`` is the same on top of sam2's ``SAM2VideoPredictorVOS``, which
+compiles the memory encoder, memory attention and SAM heads (``vos_optimized`` in sam2).
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from collections import OrderedDict
 
 import torch
 import torch.nn.functional as F
-from sam2.sam2_video_predictor import SAM2VideoPredictor
+from sam2.sam2_video_predictor import SAM2VideoPredictor, SAM2VideoPredictorVOS
 
 _MEAN = (0.485, 0.456, 0.406)
 _STD = (0.229, 0.224, 0.225)
@@ -29,7 +35,16 @@ def frames_to_model_input(frames: torch.Tensor, image_size: int, device: torch.d
     return (x - mean) / std
 
 
-class FramesVideoPredictor(SAM2VideoPredictor):
+def feature_window(frame_idx: int, num_frames: int, size: int, backward: bool) -> list[int]:
+    """The frames to encode on a miss at ``frame_idx``: up to ``size``, in the direction of travel."""
+    if backward:
+        return list(range(max(0, frame_idx - size + 1), frame_idx + 1))
+    return list(range(frame_idx, min(num_frames, frame_idx + size)))
+
+
+class FramesMixin:
+    feature_batch: int = 8  # frames per image-encoder pass; 1 restores the stock behaviour
+
     @torch.inference_mode()
     def init_state_from_frames(self, frames: torch.Tensor, offload_video_to_cpu: bool = False) -> dict:
         """The state ``init_state`` would build for these frames (uint8 [T, H, W, 3], RGB)."""
@@ -59,3 +74,29 @@ class FramesVideoPredictor(SAM2VideoPredictor):
         }
         self._get_image_feature(state, frame_idx=0, batch_size=1)
         return state
+
+    def _get_image_feature(self, inference_state, frame_idx, batch_size):
+        if self.feature_batch > 1 and frame_idx not in inference_state["cached_features"]:
+            self._encode_window(inference_state, frame_idx)
+        inference_state["last_feature_frame"] = frame_idx
+        return super()._get_image_feature(inference_state, frame_idx, batch_size)
+
+    def _encode_window(self, state: dict, frame_idx: int) -> None:
+        """Encode a window of frames in one pass; it replaces the frames cached before."""
+        last = state.get("last_feature_frame")
+        window = feature_window(frame_idx, state["num_frames"], self.feature_batch, last is not None and frame_idx < last)
+        index = window + [window[-1]] * (self.feature_batch - len(window))  # pad: one input shape
+        images = state["images"][index].to(state["device"]).float()
+        out = self.forward_image(images)
+        state["cached_features"] = {
+            f: (images[i : i + 1], {key: [level[i : i + 1] for level in out[key]] for key in ("backbone_fpn", "vision_pos_enc")})
+            for i, f in enumerate(window)
+        }
+
+
+class FramesVideoPredictor(FramesMixin, SAM2VideoPredictor):
+    pass
+
+
+class FramesVideoPredictorVOS(FramesMixin, SAM2VideoPredictorVOS):
+    pass

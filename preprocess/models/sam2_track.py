@@ -46,11 +46,16 @@ def _prompt_chunk(predictor, state, prompts: Prompts, carry: dict[int, np.ndarra
 
 def _propagate(predictor, state, out: np.ndarray, start: int, threshold: float, ids: list[int],
                directions=(False, True)) -> None:
+    """Masks of every propagated frame into ``out``, moved to the host once per direction
+    (a per-frame ``.cpu()`` would stall the device on every frame)."""
     for reverse in directions:
+        frames, masks, rows = [], [], None
         for frame, obj_ids, logits in predictor.propagate_in_video(state, reverse=reverse):
-            masks = (logits[:, 0] > threshold).cpu().numpy()
-            for obj_id, mask in zip(obj_ids, masks):
-                out[start + frame, ids.index(obj_id)] = mask
+            rows = [ids.index(obj_id) for obj_id in obj_ids]
+            frames.append(start + frame)
+            masks.append(logits[:, 0] > threshold)
+        if frames:
+            out[np.asarray(frames)[:, None], np.asarray(rows)[None, :]] = torch.stack(masks).cpu().numpy()
 
 
 def track_clip(predictor, frames: np.ndarray, prompts: Prompts, chunk: int = 64, threshold: float = 0.0,

@@ -113,3 +113,32 @@ def test_in_memory_state_matches_the_jpeg_folder_state(checkpoint, tmp_path):
 def test_missing_checkpoint_fails_at_construction(tmp_path):
     with pytest.raises(FileNotFoundError, match="sam2.1_hiera_base_plus"):
         build_annotator("segment", "sam2", dict(checkpoint=str(tmp_path / "missing.pt")))
+
+
+def test_feature_window_follows_the_direction_of_travel():
+    from preprocess.models.sam2_frames import feature_window
+
+    assert feature_window(3, 10, 4, backward=False) == [3, 4, 5, 6]
+    assert feature_window(8, 10, 4, backward=False) == [8, 9]
+    assert feature_window(5, 10, 4, backward=True) == [2, 3, 4, 5]
+    assert feature_window(1, 10, 4, backward=True) == [0, 1]
+
+
+def test_batched_image_features_give_the_masks_of_frame_by_frame_encoding(checkpoint):
+    from preprocess.models.sam2_track import track_clip
+
+    clip = make_clip(t=9)
+    # prompts in the middle: propagation runs forward, then backward from frame 4
+    prompts = {0: {4: (16.0, 12.0, 32.0, 37.0)}, 1: {4: (40.0, 30.0, 50.0, 40.0)}}
+    predictor = _backend(checkpoint).predictor
+    calls = []
+    encode = predictor.forward_image
+    predictor.forward_image = lambda images: calls.append(len(images)) or encode(images)
+    masks, logits = {}, {}
+    for batch in (1, 4):
+        predictor.feature_batch, calls[:] = batch, []
+        masks[batch] = track_clip(predictor, clip.frames, prompts, chunk=64, threshold=0.0)
+        logits[batch] = len(calls)
+    assert logits[1] >= 9 and logits[4] <= 5  # whole frames per pass: 1 vs up to 4 (padded to 4)
+    assert masks[1].shape == (9, 2, 48, 64)
+    assert (masks[1] == masks[4]).mean() > 0.999

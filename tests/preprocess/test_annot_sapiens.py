@@ -133,3 +133,19 @@ def test_missing_checkpoint_fails_at_construction(tmp_path):
         build_annotator("pose", "sapiens", dict(checkpoint=str(tmp_path / "nope.pth")))
     with pytest.raises(FileNotFoundError, match="no path given"):
         build_annotator("depth", "sapiens", {})
+
+
+@pytest.mark.parametrize("task", ["pose", "depth"])
+def test_channels_last_head_gives_the_same_output(task):
+    from preprocess.models.sapiens_infer import speed_up_head
+
+    model = _tiny(task)
+    x = torch.randn(2, 3, *INPUT_HW)
+    with torch.no_grad():
+        expected = model(x)
+        fast = speed_up_head(model, channels_last=True)
+        head = fast.head if task == "pose" else fast.decode_head
+        assert head.deconv_layers[0].weight.is_contiguous(memory_format=torch.channels_last)
+        torch.testing.assert_close(fast(x), expected, rtol=1e-4, atol=1e-5)
+    scripted = torch.jit.trace(_tiny(task), x)
+    assert speed_up_head(scripted) is scripted  # other models pass through untouched

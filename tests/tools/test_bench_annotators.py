@@ -7,11 +7,18 @@ from tools.bench_annotators import main
 
 def test_tiny_benchmark_reports_all_figures(tmp_path):
     out = tmp_path / "bench.json"
-    assert main(["--tiny", "--frames", "3", "--batch", "2", "--iters", "1", "--frame-size", "40x56",
-                 "--sam2", "sam2.1_b+", "--sapiens", "sapiens_0.3b", "--out", str(out)]) == 0
+    assert main(["--tiny", "--frames", "17", "--batch", "2", "--iters", "1", "--frame-size", "40x56",
+                 "--sam2", "sam2.1_b+", "--feature-batch", "4", "--sam2-procs", "2", "--sapiens", "sapiens_0.3b",
+                 "--head-variants", "eager,channels_last", "--out", str(out)]) == 0
     result = json.loads(out.read_text())
     assert result["random_weights"] is True and result["card"]
-    assert [r["model"] for r in result["sam2"]] == ["sam2.1_b+"] and result["sam2"][0]["frames_per_s"] > 0
+    sam2 = result["sam2"]
+    assert [r["model"] for r in sam2] == ["sam2.1_b+"] and sam2[0]["frames"] == 17
+    for key in ("stock_fps", "stock_fps_with_loading", "ours_fps_feature_batch_1", "ours_fps_feature_batch_4", "procs_2_fps"):
+        assert sam2[0][key] > 0, key
+    assert sam2[0]["frames_per_s"] == sam2[0]["ours_fps_feature_batch_4"]
     assert [r["model"] for r in result["sapiens"]] == ["sapiens_0.3b pose", "sapiens_0.3b depth"]
     for row in result["sapiens"]:
-        assert min(row["end_to_end_fps"], row["model_only_fps"], row["backbone_only_fps"]) > 0
+        rates = [row[f"{v}_{p}_fps"] for v in ("eager", "channels_last") for p in ("end_to_end", "model_only")]
+        assert min(rates + [row["backbone_only_fps"]]) > 0
+        assert row["end_to_end_fps"] == max(row["eager_end_to_end_fps"], row["channels_last_end_to_end_fps"])
