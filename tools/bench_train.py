@@ -36,7 +36,15 @@ def make_shards(folder: Path, videos: int, size: int, frames: int) -> Path:
     return folder / "out" / "shards"
 
 
-def stage_config(stage: int, args: argparse.Namespace, shards: Path, out: Path):
+def parse_case(text: str) -> tuple[int, int, bool]:
+    """``STAGE:BATCH[:compile]`` -> (stage, batch, compile)."""
+    parts = text.split(":")
+    if len(parts) not in (2, 3) or parts[0] not in ("1", "2") or (len(parts) == 3 and parts[2] != "compile"):
+        raise argparse.ArgumentTypeError(f"case {text!r}: expected STAGE:BATCH or STAGE:BATCH:compile, e.g. 2:1:compile")
+    return int(parts[0]), int(parts[1]), len(parts) == 3
+
+
+def stage_config(stage: int, args: argparse.Namespace, shards: Path, out: Path, batch: int, compile: bool):
     from train.config import TrainConfig
     from dataset.config_io import load_config
     from train.recipes import recipe
@@ -46,8 +54,7 @@ def stage_config(stage: int, args: argparse.Namespace, shards: Path, out: Path):
         f"max_steps={args.warmup + args.steps}", "optim.warmup_steps=0", "log.tracker=none",
         f"data.num_workers={args.workers}", f"data.batches_per_epoch={10 * (args.warmup + args.steps)}",
         f"model.gradient_checkpointing={str(args.checkpointing).lower()}", "checkpoint.resume=null",
-        f"model.compile={str(args.compile).lower()}",
-        f"data.batch_size={args.stage1_batch if stage == 1 else args.stage2_batch}",
+        f"model.compile={str(compile).lower()}", f"data.batch_size={batch}",
     ]
     if args.tiny:
         overrides += ["cpu=true", "mixed_precision=no", "data.sample.height=64", "data.sample.width=64"]
@@ -78,14 +85,14 @@ def time_conditioning(trainer, batch, repeats: int) -> float:
     return (time.perf_counter() - start) / repeats
 
 
-def measure_stage(stage: int, args: argparse.Namespace, shards: Path) -> dict:
+def measure_stage(stage: int, batch_size: int, compile: bool, args: argparse.Namespace, shards: Path) -> dict:
     import torch
 
     from train.metrics import StepMeter, peak_memory_gib, peak_tflops
     from train.trainer import Trainer
 
     with tempfile.TemporaryDirectory() as out:
-        trainer = Trainer(stage_config(stage, args, shards, Path(out)))
+        trainer = Trainer(stage_config(stage, args, shards, Path(out), batch_size, compile))
         device = trainer.accelerator.device
         meter, steps = StepMeter(), 0
         for batch in trainer.loader:
@@ -106,7 +113,7 @@ def measure_stage(stage: int, args: argparse.Namespace, shards: Path) -> dict:
         row.update(stage=stage, batch=trainer.config.data.batch_size, frames=batch.num_frames,
                    tflop_per_step=trainer.flops_per_step / 1e12, peak_memory_gib=peak_memory_gib(device),
                    trainable_params_M=sum(p.numel() for p in trainer.params) / 1e6,
-                   checkpointing=args.checkpointing, compiled=args.compile, workers=args.workers)
+                   checkpointing=args.checkpointing, compiled=compile, workers=args.workers)
         del trainer
     log.info("%s", json.dumps(row))
     return {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}
@@ -128,12 +135,26 @@ def run(args: argparse.Namespace) -> int:
                                                                    64 if args.tiny else 512, args.clip_frames)
     report = {"date_utc": started, "torch": torch.__version__,
               "device": torch.cuda.get_device_name() if torch.cuda.is_available() and not args.tiny else "cpu",
-              "baseline": baseline(args) if args.baseline_batch else None,
-              "stages": [measure_stage(s, args, shards) for s in args.stages]}
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text)
+              "baseline": None, "vae": None, "stages": []}
+
+    def save() -> None:  # after every measurement: a run cut short keeps what it measured
+        if args.out:
+            Path(args.out).write_text(json.dumps(report, indent=2))
+
+    if args.baseline_batch:
+        report["baseline"] = baseline(args)
+        save()
+    if args.vae_images:
+        from tools.bench_vae import bench_vae
+
+        report["vae"] = bench_vae(args.vae_images, 64 if args.tiny else 512, args.steps, args.tiny, args.vae_ways.split(","))
+        log.info("%s", json.dumps(report["vae"]))
+        save()
+    cases = args.cases or [(s, args.stage1_batch if s == 1 else args.stage2_batch, args.compile) for s in args.stages]
+    for stage, batch, compile in cases:
+        report["stages"].append(measure_stage(stage, batch, compile, args, shards))
+        save()
+    print(json.dumps(report, indent=2))
     return 0
 
 
@@ -148,6 +169,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=8, help="data loader workers")
     parser.add_argument("--checkpointing", action="store_true", help="gradient checkpointing")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model and the VAE encoder")
+    parser.add_argument("--cases", type=parse_case, nargs="+",
+                        help="STAGE:BATCH[:compile] cases to measure, e.g. 2:1 2:1:compile 1:8 (instead of --stages)")
+    parser.add_argument("--vae-images", type=int, default=0, help="also time the VAE encoder alone on this many images")
+    parser.add_argument("--vae-ways", default="eager,eager_benchmark,compiled,compiled_channels_last",
+                        help="ways of running the VAE encoder to time, comma-separated")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--baseline-batch", type=int, default=16, help="0 skips the SD 1.5 baseline")

@@ -142,6 +142,8 @@ class TrainConfig:
     mixed_precision: str = "bf16"
     cpu: bool = False
     """Run on the CPU even where a GPU exists."""
+    cudnn_benchmark: bool = True
+    """Let cuDNN time its convolution algorithms on the first steps (training shapes are fixed)."""
     model: ModelConfig = field(default_factory=ModelConfig)
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)

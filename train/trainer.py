@@ -69,6 +69,8 @@ class Trainer:
         if self.accelerator.device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
             # Leave a core to each data worker: oversubscribed OpenMP threads spin and crawl.
             torch.set_num_threads(max(1, (os.cpu_count() or 1) - config.data.num_workers))
+        if self.accelerator.device.type == "cuda":
+            torch.backends.cudnn.benchmark = config.cudnn_benchmark
         set_seed(config.seed)  # the same model initialisation on every rank
         self.components = build_components(config)
         self.groups = set_trainable(self.components.model, config.stage)
