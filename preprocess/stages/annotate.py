@@ -79,11 +79,13 @@ class AnnotateStage:
         return out
 
     def annotate(self, clips: list[Clip]) -> tuple[dict[str, list], list[AnnotationError | None]]:
-        done: dict[str, list] = {}
+        done: dict[str, list] = {RESULT_NAME[role]: [None] * len(clips) for role in ROLES}
         errors: list[AnnotationError | None] = [None] * len(clips)
         alive = list(range(len(clips)))
         for role in ROLES:
-            subset = {name: [done[name][i] for i in alive] for name in done}
+            if not alive:  # every clip failed an earlier role
+                break
+            subset = {name: [done[name][i] for i in alive] for name in EARLIER[role]}
             try:
                 results = self._run_role(role, [clips[i] for i in alive], subset)
             except AnnotationError as exc:
@@ -91,7 +93,7 @@ class AnnotateStage:
             for i, result in zip(alive, results):
                 if isinstance(result, AnnotationError):
                     errors[i] = result
-                done.setdefault(RESULT_NAME[role], [None] * len(clips))[i] = result
+                done[RESULT_NAME[role]][i] = result
             alive = [i for i in alive if errors[i] is None]
         return done, errors
 

@@ -49,3 +49,15 @@ def test_batch_with_a_clip_lacking_ground_truth(tmp_path):
     lo, hi = np.nanmin(expected), np.nanmax(expected)
     assert depth.shape == (6, 24, 32)
     np.testing.assert_allclose(depth, expected, atol=(hi - lo) / 254 / 2 + 1e-5)
+
+
+def test_batch_whose_every_clip_fails_the_first_role(tmp_path):
+    make_crawl(tmp_path / "crawl", num_videos=1)
+    video = next((tmp_path / "crawl" / "videos").glob("*.mp4"))
+    (tmp_path / "lonely").mkdir()
+    shutil.copy(video, tmp_path / "lonely" / "no_sidecar.mp4")
+    config = pipeline_config("annotate.batch_size=4")
+    rows = clip_rows(tmp_path / "lonely", config)
+    assert len(rows) == 2
+    out = AnnotateStage(config.annotate)(rows)  # later roles get no clip at all: no crash, every row says why
+    assert [(r["status"], r["reason"]) for r in out] == [("failed", "no_sidecar")] * 2
