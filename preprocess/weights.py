@@ -40,6 +40,12 @@ class GroundingWeights:
 
 
 @dataclass
+class FlorenceWeights:
+    path: str = ""
+    """Folder of a transformers-native Florence-2 model (florence-community/..., not the remote-code release)."""
+
+
+@dataclass
 class Sam2Weights:
     checkpoint: str = ""
     """SAM2.1 checkpoint file ({"model": state_dict}), e.g. sam2.1_hiera_base_plus.pt."""
@@ -74,6 +80,7 @@ class Sapiens2Weights:
 class Weights:
     vlm: VlmWeights = field(default_factory=VlmWeights)
     grounding_dino: GroundingWeights = field(default_factory=GroundingWeights)
+    florence2: FlorenceWeights = field(default_factory=FlorenceWeights)
     manual_boxes: str | None = None
     """JSON file of hand-made boxes that override the VLM for the videos it covers."""
     sam2: Sam2Weights = field(default_factory=Sam2Weights)
@@ -89,6 +96,7 @@ class Weights:
             ("localise", "manual"): lambda: {"boxes": self.manual_boxes or ""},
             ("localise", "grounding_dino"): lambda: {"model": self.grounding_dino.path, "manual_boxes": self.manual_boxes,
                                                      **({"labels": self.grounding_dino.labels} if self.grounding_dino.labels else {})},
+            ("localise", "florence2"): lambda: {"model": self.florence2.path, "manual_boxes": self.manual_boxes},
             ("segment", "sam2"): lambda: {"checkpoint": self.sam2.checkpoint, "config": self.sam2.config},
             ("pose", "sapiens"): lambda: {"checkpoint": self.sapiens_pose.checkpoint, "format": self.sapiens_pose.format},
             ("depth", "sapiens"): lambda: {"checkpoint": self.sapiens_depth.checkpoint},

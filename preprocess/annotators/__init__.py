@@ -22,6 +22,7 @@ BACKENDS: dict[tuple[str, str], str] = {
     ("localise", "vlm"): "vlm:VlmLocaliser",
     ("localise", "manual"): "vlm:ManualLocaliser",
     ("localise", "grounding_dino"): "grounding:GroundingDinoLocaliser",
+    ("localise", "florence2"): "florence:FlorenceLocaliser",
     ("segment", "sam2"): "sam2_video:Sam2Segmenter",
     ("pose", "sapiens"): "sapiens:SapiensPose",
     ("depth", "sapiens"): "sapiens:SapiensDepth",

@@ -23,7 +23,7 @@ from .boxes import Box, bins_to_pixels, relative_to_pixels, rescale_box, validat
 CONVENTIONS = ("qwen2_5_vl", "qwen3_vl", "florence2")
 PERSON_WORDS = {"person", "man", "woman", "boy", "girl", "child", "kid", "human", "people", "dancer", "player"}
 _FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)(?:```|$)", re.S)
-_FLORENCE = re.compile(r"([^<]+?)((?:<loc_\d+>){4})")
+_FLORENCE = re.compile(r"([^<>]+)((?:<loc_\d+>)+)")  # a name, then the boxes of that name (4 locations each)
 _LOC = re.compile(r"<loc_(\d+)>")
 
 
@@ -111,13 +111,15 @@ def parse_grounding(text: str, convention: str, frame_hw: tuple[int, int], model
 
 
 def _parse_florence(text: str, frame_hw: tuple[int, int]) -> list[Detection]:
+    """Florence-2 names a category once before all its boxes (``wheel<4 locs><4 locs>``); location
+    tokens that follow no name (a garbage answer) and an incomplete last group are dropped."""
     found = []
     for label, locs in _FLORENCE.findall(re.sub(r"</?s>|<pad>", "", text)):
-        bins = [int(v) for v in _LOC.findall(locs)]
-        valid = validate_box(bins_to_pixels(bins, frame_hw, 1000), frame_hw)
-        clean = label.strip().lower()
-        if valid is not None and clean:
-            found.append(Detection(clean, valid))
+        clean, bins = label.strip().lower(), [int(v) for v in _LOC.findall(locs)]
+        for i in range(0, len(bins) - 3, 4):
+            valid = validate_box(bins_to_pixels(bins[i : i + 4], frame_hw, 1000), frame_hw)
+            if valid is not None and clean:
+                found.append(Detection(clean, valid))
     return found
 
 

@@ -37,6 +37,10 @@ PERSON = '{"bbox_2d": [14, 7, 42, 49], "label": "person"}'
         ("florence2", "</s>person<loc_0><loc_0><loc_499><loc_999>ball<loc_600><loc_700><loc_650><loc_750>",
          [("person", (0.032, 0.024, 31.968, 47.976)), ("ball", (38.432, 33.624, 41.632, 36.024))]),
         ("florence2", "person<loc_10><loc_20>", []),
+        ("florence2", "wheel<loc_0><loc_0><loc_499><loc_999><loc_600><loc_700><loc_650><loc_750><loc_1>",  # one name, two boxes
+         [("wheel", (0.032, 0.024, 31.968, 47.976)), ("wheel", (38.432, 33.624, 41.632, 36.024))]),
+        ("florence2", "<loc_150><loc_20><loc_700><loc_800>cup<loc_0><loc_0><loc_499><loc_999>",  # nameless boxes dropped
+         [("cup", (0.032, 0.024, 31.968, 47.976))]),
     ],
 )
 def test_parse_grounding_table(convention, text, expected):
@@ -76,6 +80,20 @@ def test_tiny_models_answer_a_batch_and_report_the_model_image_size(folders, fam
     grid = inputs["image_grid_thw"]
     assert [a.model_hw for a in answers] == [(int(g[1]) * patch, int(g[2]) * patch) for g in grid]
     assert answers[1].model_hw[0] % (2 * patch) == 0 and answers[1].model_hw[1] > answers[1].model_hw[0]
+
+
+def test_answers_count_their_tokens_and_min_new_tokens_holds_back_the_end(tmp_path):
+    model, processor = build_tiny_vlm(tmp_path, "qwen2_5_vl")
+    with torch.no_grad():
+        model.lm_head.weight.zero_()  # all logits tie: greedy picks token 0, <|endoftext|>
+    model.generation_config.eos_token_id = [processor.tokenizer.eos_token_id, processor.tokenizer.pad_token_id]
+    images = [np.zeros((48, 64, 3), np.uint8)] * 2
+    free, held = (GroundingVLM.from_model(model, processor, "qwen2_5_vl", torch.device("cpu"), max_new_tokens=6, min_new_tokens=n)
+                  for n in (0, 6))
+    assert [a.tokens for a in free.ask(images)] == [1, 1]
+    assert [a.tokens for a in held.ask(images)] == [6, 6]
+    with pytest.raises(ValueError, match="unknown VLM family"):
+        GroundingVLM.from_model(model, processor, "llava", torch.device("cpu"))
 
 
 def test_localiser_end_to_end_on_random_weights(folders):

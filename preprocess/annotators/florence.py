@@ -1,0 +1,107 @@
+"""Localise backend with Florence-2: object detection (``<OD>``) plus the contact rule.
+
+Florence-2 names and boxes every object it sees (:mod:`preprocess.models.florence` says why this
+task); the largest person-named box is the person, and an object counts as interacting when
+enough of it lies on or next to that box (:func:`preprocess.models.boxes.touches`), as in the
+Grounding DINO backend. Detection names the parts and clothes of a person too ("human face",
+"footwear"); those always lie on the person, so they are dropped (``ignore_labels``).
+Keyframes of all clips in a call go to the model in batches of ``batch_size``; keyframes, label
+tracks and the manual boxes override are those of the VLM backend.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .base import AnnotationError, Annotator, Clip, Localisation, require_file
+from .vlm import ManualOverride, keyframes, tracks_from_keyframes
+
+FETCH = ("a transformers-native Florence-2 folder (e.g. florence-community/Florence-2-large from https://huggingface.co; "
+         "microsoft/Florence-2-large is the remote-code release and does not load)")
+BODY = ["face", "head", "hair", "beard", "eye", "ear", "nose", "mouth", "hand", "arm", "leg", "foot", "body",
+        "clothing", "footwear", "shoe", "boot", "sock", "shirt", "jacket", "coat", "dress", "skirt", "jeans",
+        "trousers", "shorts", "sleeve", "glove"]  # fmt: skip
+
+
+@dataclass
+class FlorenceConfig:
+    model: str = ""  # local transformers Florence-2 folder
+    ignore_labels: list[str] = field(default_factory=lambda: list(BODY))  # also matched after a "human " prefix
+    contact_margin: float = 0.1  # person box grown by this share of its size on each side
+    min_inside: float = 0.3  # share of an object's area that must lie in the grown person box
+    manual_boxes: str | None = None
+    num_keyframes: int = 3
+    batch_size: int = 8  # images per generate() call
+    max_new_tokens: int = 512  # about 8 tokens per box: a cut-off answer keeps its complete boxes
+    num_beams: int = 3  # the decoding of the published detection results
+    device: str = "auto"
+    dtype: str = "bfloat16"
+    num_gpus: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.ignore_labels = [lab.strip().lower() for lab in self.ignore_labels]
+        if not 0 < self.min_inside <= 1 or self.contact_margin < 0:
+            raise ValueError("min_inside must lie in (0, 1] and contact_margin be >= 0")
+        if min(self.num_keyframes, self.batch_size, self.max_new_tokens, self.num_beams) < 1:
+            raise ValueError("num_keyframes, batch_size, max_new_tokens and num_beams must be >= 1")
+
+
+class FlorenceLocaliser(ManualOverride, Annotator):
+    role, name, version = "localise", "florence2", "1"
+
+    def __init__(self, **config):
+        from preprocess.models.florence import check_native_format
+
+        self.config = FlorenceConfig(**config)
+        folder = require_file(self.config.model, "Florence-2 weights", FETCH)
+        require_file(Path(folder) / "config.json", "Florence-2 config", FETCH)
+        check_native_format(folder, FETCH)
+        self._load_manual(self.config.manual_boxes)
+        self.num_gpus = self.config.num_gpus
+        self.detector = None
+
+    def setup(self) -> None:
+        from preprocess.models.device import log_setup_memory, memory_mark, resolve_device, resolve_dtype
+        from preprocess.models.florence import FlorenceDetector
+
+        device = resolve_device(self.config.device)
+        before = memory_mark(device)
+        c = self.config
+        self.detector = FlorenceDetector(c.model, device, resolve_dtype(c.dtype), c.max_new_tokens, c.num_beams)
+        log_setup_memory(f"florence2 ({Path(c.model).name})", device, before)
+
+    def __call__(self, clips: list[Clip]) -> list[Localisation | AnnotationError]:
+        results: list = [self._manual(c) for c in clips]
+        pending = [(i, f) for i, c in enumerate(clips) if results[i] is None for f in keyframes(c.num_frames, self.config.num_keyframes)]
+        if pending and self.detector is None:
+            self.setup()
+        found = []
+        for s in range(0, len(pending), self.config.batch_size):
+            batch = pending[s : s + self.config.batch_size]
+            found += self.detector.detect([clips[i].frames[f] for i, f in batch])
+        per_clip: dict[int, dict[int, list]] = {}
+        for (i, f), detections in zip(pending, found):
+            per_clip.setdefault(i, {})[f] = detections
+        for i, frames in per_clip.items():
+            results[i] = self._localise(frames)
+        return results
+
+    def _ignored(self, label: str) -> bool:
+        return label in self.config.ignore_labels or label.removeprefix("human ") in self.config.ignore_labels
+
+    def _localise(self, frames: dict[int, list]) -> Localisation | AnnotationError:
+        from preprocess.models.boxes import touches
+        from preprocess.models.vlm_parse import split_person
+
+        person, objects = {}, {}
+        for frame, detections in frames.items():
+            box, others = split_person(detections)
+            if box is None:
+                continue
+            person[frame] = box
+            objects[frame] = [d for d in others if not self._ignored(d.label)
+                              and touches(box, d.box, self.config.contact_margin, self.config.min_inside)]
+        if not person:
+            return AnnotationError("no_person_found", f"no person named in the detections on keyframes {sorted(frames)}")
+        return Localisation(person=person, objects=tracks_from_keyframes(objects))
