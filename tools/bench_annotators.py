@@ -25,6 +25,7 @@ import numpy as np
 
 from tools.bench_sam2 import bench_sam2
 from tools.bench_sapiens import VARIANTS, bench_task
+from tools.bench_vlm import bench_vlm
 
 log = logging.getLogger("bench_annotators")
 
@@ -45,6 +46,9 @@ def register(subparsers) -> None:
     p.add_argument("--head-variants", default="eager,channels_last,compiled",
                    help=f"Sapiens head variants to time, comma-separated, of {sorted(VARIANTS)}")
     p.add_argument("--profile", action="store_true", help="print the top kernels of each Sapiens model")
+    p.add_argument("--vlm", default="qwen2.5_vl_7b", help="localise VLMs, comma-separated ('' for none)")
+    p.add_argument("--vlm-batch", type=int, default=8, help="VLM keyframes per generate() call")
+    p.add_argument("--vlm-tokens", type=int, default=64, help="VLM answer length in tokens (forced: random weights never stop)")
     p.add_argument("--tiny", action="store_true", help="toy configurations (CPU check)")
     p.add_argument("--out", type=Path, help="also write the results as JSON here")
     p.set_defaults(func=run)
@@ -77,6 +81,11 @@ def run(args: argparse.Namespace) -> int:
                                                  args.tiny, args.head_variants.split(","), args.profile))
             log.info("%s", results["sapiens"][-1])
             save()
+    results["vlm"] = []
+    for name in filter(None, args.vlm.split(",")):
+        results["vlm"].append(bench_vlm(device, args.tiny, args.vlm_batch, args.vlm_tokens, (fh, fw), name=name))
+        log.info("%s", results["vlm"][-1])
+        save()
     print(json.dumps(results, indent=1))
     save()
     return 0

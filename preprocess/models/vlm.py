@@ -2,7 +2,8 @@
 
 ``GroundingVLM.ask(images)`` puts one image per chat in a single left-padded batch, generates
 greedily, and returns each answer with the size of the image as the model saw it (needed for
-Qwen2.5-VL, whose boxes are in pixels of that resized image).
+Qwen2.5-VL, whose boxes are in pixels of that resized image) and the number of tokens generated.
+``GroundingVLM.from_model`` wraps a model and processor built in memory (random-weight benchmarks).
 """
 
 from __future__ import annotations
@@ -28,23 +29,36 @@ FAMILIES = {
 class Answer:
     text: str
     model_hw: tuple[int, int]  # (height, width) of the image the model saw
+    tokens: int = 0  # tokens generated, end token included; max_new_tokens means the answer was cut off
 
 
 class GroundingVLM:
     def __init__(self, path: str, family: str, device: torch.device, dtype: torch.dtype,
-                 max_new_tokens: int = 256, max_pixels: int | None = None, prompt: str = PROMPT):
+                 max_new_tokens: int = 256, max_pixels: int | None = None, prompt: str = PROMPT, min_new_tokens: int = 0):
         import transformers
 
-        if family not in FAMILIES:
-            raise ValueError(f"unknown VLM family {family!r}; expected one of {sorted(FAMILIES)}")
-        self.family, self.device, self.prompt, self.max_new_tokens = family, device, prompt, max_new_tokens
-        self.processor = transformers.AutoProcessor.from_pretrained(path)
+        _check_family(family)
+        processor = transformers.AutoProcessor.from_pretrained(path)
+        model = getattr(transformers, FAMILIES[family]).from_pretrained(path, dtype=dtype).to(device).eval()
+        self._bind(model, processor, family, device, max_new_tokens, max_pixels, prompt, min_new_tokens)
+
+    @classmethod
+    def from_model(cls, model, processor, family: str, device: torch.device, **options) -> GroundingVLM:
+        """Wrap a model and processor already in memory (random-weight benchmarks); options as ``__init__``."""
+        _check_family(family)
+        vlm = cls.__new__(cls)
+        vlm._bind(model.eval(), processor, family, device, **options)
+        return vlm
+
+    def _bind(self, model, processor, family, device, max_new_tokens: int = 256, max_pixels: int | None = None,
+              prompt: str = PROMPT, min_new_tokens: int = 0) -> None:
+        self.model, self.processor, self.family, self.device, self.prompt = model, processor, family, device, prompt
+        # min_new_tokens > 0 holds back the end-of-answer token: fixed-length answers for benchmarks
+        self.max_new_tokens, self.min_new_tokens = max_new_tokens, min_new_tokens
         self.processor.tokenizer.padding_side = "left"  # decoder-only batching pads on the left
         self.size = None  # the processor's own pixel budget per image unless capped
         if max_pixels is not None:
             self.size = {**dict(self.processor.image_processor.size), "longest_edge": max_pixels}
-        model_cls = getattr(transformers, FAMILIES[family])
-        self.model = model_cls.from_pretrained(path, dtype=dtype).to(device).eval()
 
     def _inputs(self, images: list[np.ndarray]):
         from PIL import Image
@@ -58,8 +72,23 @@ class GroundingVLM:
     @torch.inference_mode()
     def ask(self, images: list[np.ndarray]) -> list[Answer]:
         inputs = self._inputs(images)
-        out = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False)
-        texts = self.processor.batch_decode(out[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
+        out = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, min_new_tokens=self.min_new_tokens or None,
+                                  do_sample=False)
+        new = out[:, inputs["input_ids"].shape[1] :]
+        texts = self.processor.batch_decode(new, skip_special_tokens=True)
         patch = int(self.processor.image_processor.patch_size)
         grids = inputs["image_grid_thw"].tolist()
-        return [Answer(t, (g[1] * patch, g[2] * patch)) for t, g in zip(texts, grids)]
+        return [Answer(t, (g[1] * patch, g[2] * patch), n) for t, g, n in zip(texts, grids, self._lengths(new))]
+
+    def _lengths(self, new: torch.Tensor) -> list[int]:
+        """Tokens of each answer up to its first end token (padding after it is not counted)."""
+        eos = self.model.generation_config.eos_token_id
+        if eos is None:
+            return [new.shape[1]] * len(new)
+        ended = torch.isin(new, torch.tensor(eos, device=new.device).reshape(-1))
+        return torch.where(ended.any(1), ended.int().argmax(1) + 1, new.shape[1]).tolist()
+
+
+def _check_family(family: str) -> None:
+    if family not in FAMILIES:
+        raise ValueError(f"unknown VLM family {family!r}; expected one of {sorted(FAMILIES)}")
