@@ -75,7 +75,7 @@ def bench_task(size: str, task: str, frames: np.ndarray, batch: int, iters: int,
         channels_last, compile = VARIANTS[variant]
         model, hw = build(size, task, device, tiny)
         model = speed_up_head(model, channels_last, compile and device.type == "cuda")
-        runner = TopdownRunner(model, hw, device, torch.bfloat16, batch_size=batch)
+        runner = TopdownRunner(model, hw, device, torch.bfloat16, batch_size=batch, fixed_batch=compile)
         x = torch.randn(batch, 3, *hw, device=device)
         if task == "pose":
             e2e = lambda: runner.keypoints(frames, boxes)  # noqa: E731

@@ -32,8 +32,7 @@ class SapiensConfig:
     dtype: str = "bfloat16"
     batch_size: int = 16
     depth_scale: float = 0.5  # depth map size relative to the clip frame
-    head_channels_last: bool = True  # own modules: the upsampling head in channels-last memory
-    compile_head: bool = False  # own modules on CUDA: torch.compile the head (the first batches compile)
+    compile_head: bool = True  # own modules on CUDA: the head channels-last and compiled (first batches compile)
     num_gpus: float = 0.0
 
     def __post_init__(self) -> None:
@@ -85,14 +84,17 @@ class _SapiensBase(Annotator):
 
         device = resolve_device(self.config.device)
         before = memory_mark(device)
+        compiled = False
         if is_torchscript(self.path):
             model, dtype, autocast = load_torchscript(self.path, device), torch.float32, False
         else:
             dtype, autocast = resolve_dtype(self.config.dtype), True
             # weights stored in the compute dtype: autocast then has no per-call weight casts to do
             model = build_from_checkpoint(self.path, self.task, self.config.input_hw, self.config.num_heads).to(device, dtype)
-            model = speed_up_head(model, self.config.head_channels_last, self.config.compile_head and device.type == "cuda")
-        self.runner = TopdownRunner(model, self.config.input_hw, device, dtype, self.config.batch_size, autocast)
+            compiled = self.config.compile_head and device.type == "cuda"
+            model = speed_up_head(model, channels_last=compiled, compile=compiled)
+        self.runner = TopdownRunner(model, self.config.input_hw, device, dtype, self.config.batch_size, autocast,
+                                    fixed_batch=compiled)
         log_setup_memory(f"{self.name} ({self.path.name})", device, before)
 
     def _each(self, clips: list[Clip], segmentations: list[Segmentation], fn) -> list:

@@ -149,3 +149,24 @@ def test_channels_last_head_gives_the_same_output(task):
         torch.testing.assert_close(fast(x), expected, rtol=1e-4, atol=1e-5)
     scripted = torch.jit.trace(_tiny(task), x)
     assert speed_up_head(scripted) is scripted  # other models pass through untouched
+
+
+def test_fixed_batch_pads_short_batches_and_returns_only_real_crops():
+    from preprocess.models.sapiens_infer import TopdownRunner
+
+    seen = []
+    model = _tiny("pose")
+
+    def forward(x):
+        seen.append(len(x))
+        return model(x)
+
+    frames = make_clip(t=5, h=64, w=48).frames
+    boxes = np.tile(np.array([[4.0, 4.0, 40.0, 60.0]], np.float32), (5, 1))
+    fixed = TopdownRunner(forward, INPUT_HW, torch.device("cpu"), torch.float32, batch_size=4, autocast=False, fixed_batch=True)
+    plain = TopdownRunner(forward, INPUT_HW, torch.device("cpu"), torch.float32, batch_size=4, autocast=False)
+    with torch.no_grad():
+        padded, unpadded = fixed.keypoints(frames, boxes), plain.keypoints(frames, boxes)
+    assert seen == [4, 4, 4, 1]  # the tail batch of 1 was padded to 4 for the fixed-shape runner only
+    assert padded.shape == unpadded.shape == (5, 17, 3)
+    np.testing.assert_allclose(padded, unpadded, rtol=1e-5, atol=1e-5)
