@@ -18,9 +18,12 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+import sam2.sam2_video_predictor as stock
 import torch
 import torch.nn.functional as F
 from sam2.sam2_video_predictor import SAM2VideoPredictor, SAM2VideoPredictorVOS
+
+stock.tqdm = lambda iterable, *args, **kwargs: iterable  # a progress bar per propagation is noise in a batch job
 
 _MEAN = (0.485, 0.456, 0.406)
 _STD = (0.229, 0.224, 0.225)
