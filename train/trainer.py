@@ -114,7 +114,7 @@ class Trainer:
         dtype, device = self._frozen_dtype(), self.accelerator.device
         vae = self.components.vae.to(device=device, dtype=dtype)
         self.components.image_encoder.to(device=device, dtype=dtype)
-        if self.config.model.compile:
+        if self.config.model.compile_vae and device.type == "cuda":
             vae.encoder = torch.compile(vae.encoder)
 
     def _build_loader(self) -> StreamLoader:
