@@ -1,0 +1,164 @@
+"""Clips per GPU-hour of the whole preprocessing job through Ray on one GPU, production models.
+
+    python -m tools.bench_pipeline --videos 12 --seconds 20 --sapiens sapiens_1b --actors 3
+
+1. Renders a synthetic crawl (``--seconds`` per video at 15 fps, ``--size`` HxW) on all cores.
+2. Writes full-size random weights in the released on-disk formats: a SAM2.1 checkpoint
+   (``{"model": state_dict}``) and Sapiens pose and depth ``.pth`` files (``{"state_dict": ...}``),
+   plus the weights YAML naming them, and runs ``run_preprocess`` on Ray with localise=oracle
+   (the crawl's exact boxes: a VLM with random weights answers no usable boxes; its keyframes/s
+   is measured apart by ``aa2 bench-annotators --vlm``), segment=sam2, pose and depth=sapiens,
+   ``--actors`` annotate actors sharing the GPU.
+3. Samples the GPU's utilisation with ``nvidia-smi`` every 0.5 s; the steady-state figure is the
+   mean between the first and the last completed clip's share of the run (start-up excluded).
+
+Prints and writes (``--out``) one JSON object: wall time, clips annotated and written, clips per
+GPU-hour, per-stage worker seconds, GPU busy fraction. Random weights: SAM2's masks are noise,
+so the qualify stage may reject clips; every annotated clip cost the full GPU work and counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+SAM2_CONFIG = "configs/sam2.1/sam2.1_hiera_b+.yaml"
+
+
+def write_weights(folder: Path, sapiens: str, tiny: bool) -> Path:
+    """Random full-size weights in the released formats, and the weights YAML naming them."""
+    import torch
+    import yaml
+    from sam2.build_sam import build_sam2
+
+    from tools.bench_sam2 import SAM2_TINY
+    from tools.bench_sapiens import build
+
+    device = torch.device("cuda" if torch.cuda.is_available() and not tiny else "cpu")
+    folder.mkdir(parents=True, exist_ok=True)
+    sam2 = build_sam2(SAM2_CONFIG, None, device=str(device), hydra_overrides_extra=SAM2_TINY if tiny else [])
+    torch.save({"model": {k: v.cpu() for k, v in sam2.state_dict().items()}}, folder / "sam2.1_hiera_base_plus.pt")
+    for task in ("pose", "depth"):
+        model, _ = build(sapiens, task, device, tiny)  # bf16: half the bytes to write and read
+        torch.save({"state_dict": {k: v.cpu() for k, v in model.state_dict().items()}}, folder / f"{sapiens}_{task}.pth")
+    weights = {"sam2": {"checkpoint": "sam2.1_hiera_base_plus.pt", "config": SAM2_CONFIG},
+               "sapiens_pose": {"checkpoint": f"{sapiens}_pose.pth", "format": "goliath_308"},
+               "sapiens_depth": {"checkpoint": f"{sapiens}_depth.pth"}}
+    path = folder / "weights.yaml"
+    path.write_text(yaml.safe_dump(weights))
+    return path
+
+
+class GpuSampler:
+    """``nvidia-smi`` utilisation samples (time, percent) in a background thread."""
+
+    def __init__(self, period_ms: int = 500):
+        self.samples: list[tuple[float, float]] = []
+        self.proc = subprocess.Popen(["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits",
+                                      f"-lms={period_ms}"], stdout=subprocess.PIPE, text=True)
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            if line.strip().isdigit():
+                self.samples.append((time.time(), float(line)))
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.thread.join(timeout=5)
+
+    def mean(self, start: float, end: float) -> float | None:
+        inside = [u for t, u in self.samples if start <= t <= end]
+        return round(sum(inside) / len(inside) / 100, 3) if inside else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--videos", type=int, default=12)
+    parser.add_argument("--seconds", type=float, default=20.0, help="video length; clips are 10 s (150 frames at 15 fps)")
+    parser.add_argument("--size", default="512x912", help="video HxW")
+    parser.add_argument("--sapiens", default="sapiens_1b", help="sapiens_0.3b or sapiens_1b")
+    parser.add_argument("--actors", type=int, default=3, help="annotate actors sharing the GPU")
+    parser.add_argument("--sapiens-batch", type=int, default=8)
+    parser.add_argument("--no-head-compile", action="store_true",
+                        help="Sapiens heads eager (no per-actor compile at start-up: for short runs)")
+    parser.add_argument("--sam2-threshold", type=float, default=0.0,
+                        help="mask-logit threshold; random weights need a low one to leave masks for Sapiens")
+    parser.add_argument("--clip-actors", type=int, default=6, help="clip-cutting actors (CPU)")
+    parser.add_argument("--work", type=Path, help="working folder (default: a temporary one)")
+    parser.add_argument("--tiny", action="store_true", help="toy models and sizes on the CPU (checks the script)")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args(argv)
+
+    import ray
+
+    from dataset.synthetic import SynthConfig, write_crawl
+    from preprocess.config import PreprocessConfig, apply_overrides
+    from preprocess.pipeline import run_preprocess
+    from tools.bench_sam2 import SAM2_TINY
+    from tools.preprocess import with_weights
+
+    work = args.work or Path(tempfile.mkdtemp(prefix="bench_pipeline_"))
+    h, w = (int(v) for v in args.size.split("x"))
+    fps, clip_frames = 15.0, 150 if not args.tiny else 8
+    start = time.perf_counter()
+    crawl = write_crawl(work / "crawl", SynthConfig(seed=3, num_videos=args.videos, height=h, width=w,
+                                                    num_frames=int(args.seconds * fps), fps=fps), workers=os.cpu_count() or 1)
+    render_s = time.perf_counter() - start
+    weights = write_weights(work / "weights", args.sapiens, args.tiny)
+    gpu = 0 if args.tiny else 1
+    overrides = [
+        "annotate.localise=oracle", "annotate.segment=sam2", "annotate.pose=sapiens", "annotate.depth=sapiens",
+        f"annotate.num_gpus={gpu / args.actors}", f"annotate.concurrency={args.actors}", "annotate.batch_size=1",
+        f"clips.clip_frames={clip_frames}", f"clips.min_frames={clip_frames}", "clips.short_side=null",
+        f"clips.concurrency={args.clip_actors}",
+    ]
+    config = with_weights(apply_overrides(PreprocessConfig(), overrides), str(weights))
+    for role in ("pose", "depth"):
+        config.annotate.backend_config[role].update(batch_size=args.sapiens_batch, compile_head=not args.no_head_compile)
+    config.annotate.backend_config["segment"]["threshold"] = args.sam2_threshold
+    if args.tiny:
+        config.annotate.backend_config["segment"]["overrides"] = SAM2_TINY
+        for role in ("segment", "pose", "depth"):
+            config.annotate.backend_config[role]["device"] = "cpu"
+        for role in ("pose", "depth"):
+            config.annotate.backend_config[role].update(input_hw=(64, 48), num_heads=2)
+    ray.init(num_gpus=gpu, include_dashboard=False)
+    sampler = None if args.tiny else GpuSampler()
+    try:
+        begin = time.time()
+        summary = run_preprocess(str(crawl), work / "out", config, engine="ray")
+        end = time.time()
+    finally:
+        ray.shutdown()
+        if sampler:
+            sampler.stop()
+    annotated = summary["stages"]["annotate"]["items"]
+    wall = summary["wall_s"]
+    report = {
+        "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()), "sapiens": args.sapiens, "actors": args.actors,
+        "videos": args.videos, "clip": f"{clip_frames} frames of {h}x{w} at {fps:g} fps", "render_s": round(render_s, 1),
+        "wall_s": wall, "clips_annotated": annotated, "clips_written": summary["clips"],
+        "clips_rejected_by_reason": summary["clips_rejected_by_reason"],
+        "clips_per_gpu_hour": round(annotated / wall * 3600, 1),
+        "stage_worker_s": {k: v["worker_seconds"] for k, v in summary["stages"].items()},
+    }
+    if sampler:
+        report["gpu_busy_whole_run"] = sampler.mean(begin, end)
+        # steady state: leave out the first and last fifth of the run (actor start-up, compile, drain)
+        report["gpu_busy_steady"] = sampler.mean(begin + 0.2 * (end - begin), end - 0.2 * (end - begin))
+    print(json.dumps(report, indent=1))
+    if args.out:
+        args.out.write_text(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
