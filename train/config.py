@@ -36,9 +36,10 @@ class ModelConfig:
     gradient_checkpointing: bool = False
     compile: bool = False
     """``torch.compile`` the AA2 model (the first steps are slow while it compiles)."""
-    compile_vae: bool = True
-    """On CUDA, ``torch.compile`` the frozen VAE encoder: it compiles in seconds and runs 1.8x faster
-    (0.27 -> 0.15 s for 48 images of 512x512 on an H200), a fifth of a stage-2 step."""
+    compile_vae: bool = False
+    """On CUDA, ``torch.compile`` the frozen VAE encoder. Alone it runs 1.8x faster (0.27 -> 0.15 s for
+    48 images of 512x512 on an H200, ``aa2 bench-train --vae-images 48``), but inside the stage-2 step
+    it has not yet been measured faster, so it is off by default."""
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:
