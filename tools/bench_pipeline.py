@@ -97,8 +97,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
 
-    import ray
-
     from dataset.synthetic import SynthConfig, write_crawl
     from preprocess.config import PreprocessConfig, apply_overrides
     from preprocess.pipeline import run_preprocess
@@ -130,14 +128,13 @@ def main(argv: list[str] | None = None) -> int:
             config.annotate.backend_config[role]["device"] = "cpu"
         for role in ("pose", "depth"):
             config.annotate.backend_config[role].update(input_hw=(64, 48), num_heads=2)
-    ray.init(num_gpus=gpu, include_dashboard=False)
+    config.ray.num_gpus = gpu  # a local cluster the job starts (and stops); a running one is joined
     sampler = None if args.tiny else GpuSampler()
     try:
         begin = time.time()
         summary = run_preprocess(str(crawl), work / "out", config, engine="ray")
         end = time.time()
     finally:
-        ray.shutdown()
         if sampler:
             sampler.stop()
     annotated = summary["stages"]["annotate"]["items"]
