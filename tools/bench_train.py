@@ -72,9 +72,8 @@ def time_conditioning(trainer, batch, repeats: int) -> float:
     cuda = batch.frames.device.type == "cuda"
     c, options = trainer.components, trainer.accelerator.unwrap_model(trainer.model).spec
 
-    def run() -> None:
-        with trainer.accelerator.autocast():
-            build_inputs(batch, c.vae, c.image_encoder, options)
+    def run() -> None:  # as Trainer.compute_loss calls it: outside autocast (the frozen models hold bf16 weights)
+        build_inputs(batch, c.vae, c.image_encoder, options, **trainer.vae_options())
         if cuda:
             torch.cuda.synchronize()
 

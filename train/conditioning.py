@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from diffusers import AutoencoderKL
+from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
 from transformers import CLIPVisionModelWithProjection
 
 from dataset.batch import AA2Batch
@@ -39,38 +40,72 @@ class ModelInputs:
         }
 
 
-def _encode_images(vae: AutoencoderKL, images: torch.Tensor, sample: bool, generator=None) -> torch.Tensor:
-    dist = vae.encode(images.to(vae.dtype)).latent_dist
+def latent_moments(vae: AutoencoderKL, images: torch.Tensor, chunk: int = 16, fixed_shape: bool = False) -> torch.Tensor:
+    """Images [N, 3, H, W] in [-1, 1] -> the encoder's Gaussian parameters [N, 2C, h, w], ``chunk`` a call.
+
+    With ``fixed_shape`` the last chunk is padded (its last image repeated) so that every encoder
+    call takes exactly ``chunk`` images: a compiled encoder then sees one input shape. Inputs are
+    made contiguous for the same reason (chunks of a permuted video differ in strides).
+    """
+    n = len(images)
+    if fixed_shape and n % chunk:
+        images = torch.cat([images, images[-1:].expand(chunk - n % chunk, *images.shape[1:])])
+    out = []
+    for part in images.split(chunk):
+        moments = vae.encoder(part.to(vae.dtype).contiguous())
+        out.append(vae.quant_conv(moments) if vae.quant_conv is not None else moments)
+    return torch.cat(out)[:n]
+
+
+def to_latents(vae: AutoencoderKL, moments: torch.Tensor, sample: bool, generator=None) -> torch.Tensor:
+    dist = DiagonalGaussianDistribution(moments)
     latents = dist.sample(generator) if sample else dist.mode()
     return (latents * vae.config.scaling_factor).float()
+
+
+def _frames(video: torch.Tensor) -> torch.Tensor:
+    """[B, C, F, H, W] -> [B*F, C, H, W]."""
+    b, c, f, h, w = video.shape
+    return video.permute(0, 2, 1, 3, 4).reshape(b * f, c, h, w)
+
+
+def _video(flat: torch.Tensor, b: int) -> torch.Tensor:
+    """[B*F, C, h, w] -> [B, C, F, h, w]."""
+    return flat.reshape(b, -1, *flat.shape[1:]).permute(0, 2, 1, 3, 4)
 
 
 def encode_video(vae: AutoencoderKL, video: torch.Tensor, sample: bool = False, generator=None,
                  chunk: int = 16) -> torch.Tensor:
     """[B, 3, F, H, W] in [-1, 1] -> latents [B, 4, F, H/8, W/8], in chunks of frames."""
-    b, _, f, h, w = video.shape
-    flat = video.permute(0, 2, 1, 3, 4).reshape(b * f, 3, h, w)
-    latents = torch.cat([_encode_images(vae, part, sample, generator) for part in flat.split(chunk)])
-    return latents.reshape(b, f, *latents.shape[1:]).permute(0, 2, 1, 3, 4)
+    return _video(to_latents(vae, latent_moments(vae, _frames(video), chunk), sample, generator), len(video))
+
+
+def object_frames(objects: torch.Tensor, object_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Object frames [B, 3, F, H, W] -> (the frames that show an object [k, 3, H, W], shown [B*F]).
+
+    A frame without object pixels is the constant image 0 (frames * mask), whose latent is the
+    same for every such frame: it is encoded once (:func:`object_latents`). Clips without
+    interacting objects (most dance videos) then cost one VAE image instead of F.
+    """
+    shown = _frames(object_mask).flatten(1).any(dim=1)
+    return _frames(objects)[shown], shown
+
+
+def object_latents(shown_latents: torch.Tensor, blank: torch.Tensor | None, shown: torch.Tensor, b: int) -> torch.Tensor:
+    """Latents of the shown frames and of the blank frame -> object latents [B, 4, F, h, w]."""
+    size = shown_latents.shape[1:] if blank is None else blank.shape[1:]
+    latents = shown_latents.new_empty(len(shown), *size) if blank is None else blank.expand(len(shown), *size).clone()
+    latents[shown] = shown_latents
+    return _video(latents, b)
 
 
 def encode_objects(vae: AutoencoderKL, objects: torch.Tensor, object_mask: torch.Tensor) -> torch.Tensor:
-    """Object frames [B, 3, F, H, W] -> latents, encoding only frames that show an object.
-
-    A frame without object pixels is the constant image 0 (frames * mask), whose latent is the
-    same for every such frame: it is encoded once. Clips without interacting objects (most dance
-    videos) then cost one VAE image instead of F.
-    """
-    b, _, f, h, w = objects.shape
-    flat = objects.permute(0, 2, 1, 3, 4).reshape(b * f, 3, h, w)
-    shown = object_mask.permute(0, 2, 1, 3, 4).reshape(b * f, -1).any(dim=1)
-    if shown.all():
-        return encode_video(vae, objects)
-    blank = _encode_images(vae, torch.zeros_like(flat[:1]), sample=False)
-    latents = blank.expand(b * f, *blank.shape[1:]).clone()
-    if shown.any():
-        latents[shown] = encode_video(vae, flat[shown].unsqueeze(2))[:, :, 0]
-    return latents.reshape(b, f, *latents.shape[1:]).permute(0, 2, 1, 3, 4)
+    """Object frames [B, 3, F, H, W] -> latents, encoding only the frames that show an object."""
+    frames, shown = object_frames(objects, object_mask)
+    images = torch.cat([frames, torch.zeros_like(_frames(objects)[:1])]) if not shown.all() else frames
+    latents = to_latents(vae, latent_moments(vae, images), sample=False)
+    blank = latents[-1:] if not shown.all() else None
+    return object_latents(latents[: len(frames)], blank, shown, len(objects))
 
 
 def downsample_mask(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -88,19 +123,38 @@ def image_embeddings(encoder: CLIPVisionModelWithProjection, pixels: torch.Tenso
 
 @torch.no_grad()
 def build_inputs(batch: AA2Batch, vae: AutoencoderKL, encoder: CLIPVisionModelWithProjection, options,
-                 generator: torch.Generator | None = None) -> ModelInputs:
-    """Unpacked batch on the device -> :class:`ModelInputs` honouring the model's switches."""
-    latents = encode_video(vae, batch.frames, sample=True, generator=generator)
+                 generator: torch.Generator | None = None, vae_chunk: int = 16, fixed_shape: bool = False) -> ModelInputs:
+    """Unpacked batch on the device -> :class:`ModelInputs` honouring the model's switches.
+
+    Every image the step encodes (target frames, reference, environment frames, the frames that
+    show objects and one blank frame) goes through the VAE encoder as one stack, ``vae_chunk``
+    images a call (see :func:`latent_moments` for ``fixed_shape``).
+    """
+    b = len(batch.frames)
+    parts = {"target": _frames(batch.frames), "reference": batch.reference}
+    if options.use_environment:
+        parts["environment"] = _frames(batch.environment)
+    if options.use_object:
+        parts["objects"], shown = object_frames(batch.objects, batch.object_mask)
+        if not shown.all():
+            parts["blank"] = torch.zeros_like(batch.reference[:1])
+    moments = latent_moments(vae, torch.cat(list(parts.values())), vae_chunk, fixed_shape)
+    moments = dict(zip(parts, moments.split([len(p) for p in parts.values()])))
+    latents = _video(to_latents(vae, moments["target"], True, generator), b)
     size = tuple(latents.shape[-2:])
+    objects = None
+    if options.use_object:
+        blank = to_latents(vae, moments["blank"], False) if "blank" in moments else None
+        objects = object_latents(to_latents(vae, moments["objects"], False), blank, shown, b)
     return ModelInputs(
         latents=latents,
-        ref_latents=encode_video(vae, batch.reference.unsqueeze(2))[:, :, 0],
+        ref_latents=to_latents(vae, moments["reference"], False),
         image_embeds=image_embeddings(encoder, batch.reference_clip),
-        env_latents=encode_video(vae, batch.environment) if options.use_environment else None,
+        env_latents=_video(to_latents(vae, moments["environment"], False), b) if options.use_environment else None,
         mask=downsample_mask(batch.mask, size) if options.use_environment else None,
         skeleton=batch.skeleton,
         struct_depth=batch.struct_depth if options.use_depth else None,
-        object_latents=encode_objects(vae, batch.objects, batch.object_mask) if options.use_object else None,
+        object_latents=objects,
     )
 
 

@@ -36,14 +36,19 @@ class ModelConfig:
     gradient_checkpointing: bool = False
     compile: bool = False
     """``torch.compile`` the AA2 model (the first steps are slow while it compiles)."""
+    vae_chunk: int = 16
+    """Images per VAE encoder call; a step's images (target, reference, environment, objects) are one stack."""
     compile_vae: bool = False
     """On CUDA, ``torch.compile`` the frozen VAE encoder. Alone it runs 1.8x faster (0.27 -> 0.15 s for
     48 images of 512x512 on an H200, ``aa2 bench-train --vae-images 48``), but inside the stage-2 step
-    it has not yet been measured faster, so it is off by default."""
+    it has not yet been measured faster, so it is off by default. Compiled, every call is padded to
+    ``vae_chunk`` images: one input shape, one graph."""
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:
             raise ValueError(f"model.arch must be one of {ARCHS}, got {self.arch!r}")
+        if self.vae_chunk < 1:
+            raise ValueError(f"model.vae_chunk must be >= 1, got {self.vae_chunk}")
         if self.arch == "pretrained" and not (self.sd_folder and self.image_encoder):
             raise ValueError(
                 "model.arch=pretrained needs model.sd_folder (SD 1.5 in diffusers layout, for the UNet and VAE) "

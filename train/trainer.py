@@ -115,7 +115,13 @@ class Trainer:
         vae = self.components.vae.to(device=device, dtype=dtype)
         self.components.image_encoder.to(device=device, dtype=dtype)
         if self.config.model.compile_vae and device.type == "cuda":
-            vae.encoder = torch.compile(vae.encoder)
+            # dynamic batch: target chunks, the reference and the frames showing objects differ in size
+            vae.encoder = torch.compile(vae.encoder, dynamic=True)
+
+    def vae_options(self) -> dict:
+        """How :func:`build_inputs` calls the VAE encoder (a compiled one gets a single input shape)."""
+        m = self.config.model
+        return {"vae_chunk": m.vae_chunk, "fixed_shape": m.compile_vae and self.accelerator.device.type == "cuda"}
 
     def _build_loader(self) -> StreamLoader:
         d = self.config.data
@@ -137,7 +143,8 @@ class Trainer:
         """Diffusion loss of one unpacked batch on the device."""
         c, d = self.components, self.config.diffusion
         g = self._generator()
-        inputs = build_inputs(batch, c.vae, c.image_encoder, self.accelerator.unwrap_model(self.model).spec, g)
+        inputs = build_inputs(batch, c.vae, c.image_encoder, self.accelerator.unwrap_model(self.model).spec, g,
+                              **self.vae_options())
         b, device = inputs.latents.shape[0], inputs.latents.device
         inputs = apply_dropout(inputs, drop_mask(b, d.reference_dropout, device, g),
                                drop_mask(b, d.image_embed_dropout, device, g))

@@ -1,27 +1,20 @@
-"""Conditioning passes: object frames without objects are not encoded one by one."""
+"""Conditioning passes: one stack of images through the VAE encoder; object frames without
+objects are not encoded one by one; a fixed-shape encoder sees one input size."""
 
 import torch
 
-from train.components import tiny_vae
-from train.conditioning import encode_objects, encode_video
+from dataset.batch import AA2Batch
+from model import AA2Options
+from train.components import random_image_encoder, tiny_vae
+from train.conditioning import build_inputs, encode_objects, encode_video
 
 
-class CountingVAE(torch.nn.Module):
-    """The real tiny VAE, counting the images its encoder sees."""
-
-    def __init__(self):
-        super().__init__()
-        self.vae, self.images = tiny_vae().eval(), 0
-
-    def encode(self, x):
-        self.images += x.shape[0]
-        return self.vae.encode(x)
-
-    def __getattr__(self, name):
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            return getattr(self.vae, name)
+def counting_vae():
+    """The real tiny VAE; ``vae.seen`` lists the batch size of every encoder call."""
+    vae = tiny_vae().eval()
+    vae.seen = []
+    vae.encoder.register_forward_pre_hook(lambda _, args: vae.seen.append(len(args[0])))
+    return vae
 
 
 def test_object_latents_equal_full_encoding_with_fewer_images():
@@ -30,16 +23,61 @@ def test_object_latents_equal_full_encoding_with_fewer_images():
     mask = torch.zeros(2, 1, 4, 32, 32)
     mask[0, :, 1, 8:16, 8:16] = 1  # one object in one frame of the first clip; none in the second
     objects = frames * mask
-    vae = CountingVAE()
+    vae = counting_vae()
     with torch.no_grad():
         full = encode_video(vae, objects)
-        assert vae.images == 8
-        vae.images = 0
+        assert sum(vae.seen) == 8
+        vae.seen.clear()
         fast = encode_objects(vae, objects, mask)
-    assert vae.images == 2  # the frame with the object, and the blank frame once
+    assert sum(vae.seen) == 2  # the frame with the object, and the blank frame once
     torch.testing.assert_close(fast, full, atol=1e-5, rtol=1e-4)
     with torch.no_grad():
-        vae.images = 0
+        vae.seen.clear()
         every = encode_objects(vae, objects, torch.ones_like(mask))
-    assert vae.images == 8
+    assert sum(vae.seen) == 8
     torch.testing.assert_close(every, full, atol=1e-5, rtol=1e-4)
+
+
+def clip():
+    return random_image_encoder(16, full=False).eval()
+
+
+def _batch(b=2, f=3, hw=32):
+    g = torch.Generator().manual_seed(1)
+    video = lambda c=3: torch.rand(b, c, f, hw, hw, generator=g) * 2 - 1  # noqa: E731
+    object_mask = torch.zeros(b, 1, f, hw, hw, dtype=torch.bool)
+    object_mask[1, :, 2, 4:12, 4:12] = True  # one frame of one clip shows an object
+    return AA2Batch(frames=video(), environment=video(), mask=torch.zeros(b, 1, f, hw, hw), character=torch.zeros(b, 1, f, hw, hw),
+                    objects=video() * object_mask, object_mask=object_mask, skeleton=video(), struct_depth=video(1),
+                    reference=torch.rand(b, 3, hw, hw, generator=g) * 2 - 1, reference_clip=torch.rand(b, 3, 224, 224, generator=g),
+                    keys=[str(i) for i in range(b)], packed=False)
+
+
+def test_one_stack_matches_encoding_each_part_and_fixed_shape_pads_every_call():
+    batch, vae, options = _batch(), counting_vae(), AA2Options()
+    with torch.no_grad():
+        plain = build_inputs(batch, vae, clip(), options, torch.Generator().manual_seed(0), vae_chunk=4)
+        calls = list(vae.seen)
+        vae.seen.clear()
+        fixed = build_inputs(batch, vae, clip(), options, torch.Generator().manual_seed(0), vae_chunk=4, fixed_shape=True)
+        env = encode_video(vae, batch.environment)
+        ref = encode_video(vae, batch.reference.unsqueeze(2))[:, :, 0]
+        objects = encode_objects(vae, batch.objects, batch.object_mask)
+    images = 6 + 2 + 6 + 1 + 1  # target frames, references, environment frames, the shown object frame, one blank
+    assert calls == [4, 4, 4, 4] and sum(calls) == images  # one stack of 16 images, 4 a call
+    for a, b in ((plain.env_latents, env), (plain.ref_latents, ref), (plain.object_latents, objects)):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+    for name in ("latents", "ref_latents", "env_latents", "object_latents"):
+        torch.testing.assert_close(getattr(fixed, name), getattr(plain, name))
+
+
+def test_fixed_shape_pads_the_last_call_and_drops_the_padding():
+    batch, vae, options = _batch(), counting_vae(), AA2Options(use_object=False)
+    with torch.no_grad():
+        plain = build_inputs(batch, vae, clip(), options, torch.Generator().manual_seed(0), vae_chunk=5)
+        assert vae.seen == [5, 5, 4]  # 6 target + 2 reference + 6 environment = 14
+        vae.seen.clear()
+        fixed = build_inputs(batch, vae, clip(), options, torch.Generator().manual_seed(0), vae_chunk=5, fixed_shape=True)
+    assert vae.seen == [5, 5, 5] and fixed.object_latents is None
+    for name in ("latents", "ref_latents", "env_latents"):
+        torch.testing.assert_close(getattr(fixed, name), getattr(plain, name))
