@@ -43,8 +43,10 @@ class Sam2Config:
 def build_predictor(config: str, checkpoint: str | None, device, overrides=(), feature_batch: int = 8,
                     compile: bool = False):
     """Our in-memory-frames video predictor (compiled as sam2's ``vos_optimized`` if asked)."""
+    import torch
     from sam2.build_sam import build_sam2_video_predictor
 
+    compile = compile and torch.device(device).type == "cuda"  # compiled for CUDA graphs; eager elsewhere
     cls = "FramesVideoPredictorVOS" if compile else "FramesVideoPredictor"
     extra = [*overrides, f"++model._target_=preprocess.models.sam2_frames.{cls}"]
     if compile:

@@ -142,3 +142,10 @@ def test_batched_image_features_give_the_masks_of_frame_by_frame_encoding(checkp
     assert logits[1] >= 9 and logits[4] <= 5  # whole frames per pass: 1 vs up to 4 (padded to 4)
     assert masks[1].shape == (9, 2, 48, 64)
     assert (masks[1] == masks[4]).mean() > 0.999
+
+
+def test_compile_is_for_cuda_only(checkpoint):
+    from sam2.sam2_video_predictor import SAM2VideoPredictorVOS
+
+    predictor = _backend(checkpoint, compile=True, feature_batch=3).predictor  # device cpu
+    assert not isinstance(predictor, SAM2VideoPredictorVOS) and predictor.feature_batch == 3
