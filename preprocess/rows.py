@@ -49,6 +49,7 @@ COLUMNS: dict[str, object] = {
     "t_probe": 0.0,
     "t_clips": 0.0,
     "t_annotate": 0.0,
+    "t_annotate_parts": "",  # JSON: seconds of the annotate time by part (decode, each role, encode)
     "t_qualify": 0.0,
 }
 STAGE_TIMES = ("t_probe", "t_clips", "t_annotate", "t_qualify")

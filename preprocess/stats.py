@@ -6,6 +6,7 @@ Per-stage figures come from the seconds each stage recorded on the rows it handl
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import Counter
@@ -27,6 +28,7 @@ class RunStats:
         self.clips_ok = self.frames = 0
         self.stage_seconds: Counter = Counter()
         self.stage_items: Counter = Counter()
+        self.annotate_parts: Counter = Counter()
 
     def row(self, row: dict) -> None:
         for stage in STAGE_UNITS:
@@ -34,6 +36,8 @@ class RunStats:
             if seconds > 0:
                 self.stage_seconds[stage] += seconds
                 self.stage_items[stage] += 1
+        if row.get("t_annotate_parts"):
+            self.annotate_parts.update(json.loads(row["t_annotate_parts"]))
         if row["clip_count"] > 0 and row["status"] != OK:
             self.clip_reasons[row["reason"]] += 1
 
@@ -77,5 +81,6 @@ class RunStats:
             "clips": self.clips_ok, "frames": self.frames,
             "clips_rejected_by_reason": dict(sorted(self.clip_reasons.items())),
             "wall_s": round(wall, 3), "clips_per_min": round(self.clips_ok / wall * 60, 2) if wall else 0.0,
-            "stages": stages, **extra,
+            "stages": stages,
+            "annotate_seconds_by_part": {k: round(v, 3) for k, v in self.annotate_parts.items()}, **extra,
         }

@@ -146,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         "clips_rejected_by_reason": summary["clips_rejected_by_reason"],
         "clips_per_gpu_hour": round(annotated / wall * 3600, 1),
         "stage_worker_s": {k: v["worker_seconds"] for k, v in summary["stages"].items()},
+        "annotate_s_by_part": summary["annotate_seconds_by_part"],  # decode, each model, encode: what limits it
     }
     if sampler:
         report["gpu_busy_whole_run"] = sampler.mean(begin, end)

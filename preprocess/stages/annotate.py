@@ -79,6 +79,7 @@ class AnnotateStage:
         return out
 
     def annotate(self, clips: list[Clip]) -> tuple[dict[str, list], list[AnnotationError | None]]:
+        self.role_seconds = dict.fromkeys(ROLES, 0.0)
         done: dict[str, list] = {RESULT_NAME[role]: [None] * len(clips) for role in ROLES}
         errors: list[AnnotationError | None] = [None] * len(clips)
         alive = list(range(len(clips)))
@@ -86,10 +87,12 @@ class AnnotateStage:
             if not alive:  # every clip failed an earlier role
                 break
             subset = {name: [done[name][i] for i in alive] for name in EARLIER[role]}
+            started = time.perf_counter()
             try:
                 results = self._run_role(role, [clips[i] for i in alive], subset)
             except AnnotationError as exc:
                 results = [exc]
+            self.role_seconds[role] = time.perf_counter() - started  # results are on the host: device work is done
             for i, result in zip(alive, results):
                 if isinstance(result, AnnotationError):
                     errors[i] = result
@@ -126,7 +129,9 @@ class AnnotateStage:
                 todo.append(i)
             except (ValueError, av.error.FFmpegError) as exc:  # the clip mp4 does not decode: record it, go on
                 out[i] = fail(row, FAILED, "clip_decode_error", str(exc))
+        decoded = time.perf_counter()
         results, errors = self.annotate(clips) if clips else ({}, [])
+        annotated = time.perf_counter()
         for j, i in enumerate(todo):
             if errors[j] is not None:
                 out[i] = fail(rows[i], FAILED, errors[j].reason, errors[j].detail)
@@ -135,5 +140,8 @@ class AnnotateStage:
                 out[i] = self.sample(rows[i], clips[j], results, j)
             except ValueError as exc:  # arrays that disagree with the clip: the backend's output is unusable
                 out[i] = fail(rows[i], FAILED, "annotation_shape_mismatch", str(exc))
-        share = (time.perf_counter() - start) / max(1, len(todo))
-        return [{**r, "t_annotate": share} if i in todo else r for i, r in enumerate(out)]
+        end, n = time.perf_counter(), max(1, len(todo))
+        parts = {"decode": decoded - start, **(self.role_seconds if clips else {}), "encode": end - annotated}
+        parts = json.dumps({k: round(v / n, 6) for k, v in parts.items()})  # each clip's share of the batch
+        return [{**r, "t_annotate": (end - start) / n, "t_annotate_parts": parts} if i in todo else r
+                for i, r in enumerate(out)]

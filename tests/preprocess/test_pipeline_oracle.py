@@ -40,6 +40,10 @@ def test_shards_equal_ground_truth(oracle_run):
     assert summary["videos_by_status"] == {"ok": SYNTH.num_videos}
     samples = [s for tar in list_shards(root / "out" / "shards") for s in iter_samples(tar)]
     assert len(samples) == SYNTH.num_videos * len(EXPECTED_STARTS) == summary["clips"]
+    parts = summary["annotate_seconds_by_part"]  # where the annotate stage's time went, summed over clips
+    assert set(parts) == {"decode", "localise", "segment", "pose", "depth", "encode"}
+    assert min(parts.values()) > 0
+    assert sum(parts.values()) <= summary["stages"]["annotate"]["worker_seconds"] * 1.01 + 0.01
     for sample in samples:
         sidecar = load_sidecar(sidecar_for(sample.meta.source))
         frames = sample.meta.extra["source_frames"]

@@ -14,11 +14,12 @@ pytestmark = pytest.mark.timeout(300)
 def test_tiny_pipeline_benchmark_annotates_every_clip(tmp_path):
     out = tmp_path / "report.json"
     assert main(["--tiny", "--videos", "2", "--seconds", "1.2", "--size", "64x96", "--actors", "1", "--clip-actors", "1",
-                 "--work", str(tmp_path / "work"), "--out", str(out)]) == 0
+                 "--sam2-threshold=-1e9", "--work", str(tmp_path / "work"), "--out", str(out)]) == 0
     report = json.loads(out.read_text())
     assert report["clips_annotated"] == 4  # 2 videos of 18 frames -> two 8-frame clips each
     assert report["clips_written"] + sum(report["clips_rejected_by_reason"].values()) == 4
     assert report["clips_per_gpu_hour"] > 0 and report["stage_worker_s"]["annotate"] > 0
+    assert min(report["annotate_s_by_part"].values()) > 0  # masks forced on: every model ran on every clip
     samples = [s for tar in list_shards(tmp_path / "work" / "out" / "shards") for s in iter_samples(tar)]
     assert len(samples) == report["clips_written"]
     for sample in samples:
