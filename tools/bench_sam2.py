@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tools.timing import sync
+
 SAM2_CONFIGS = {"sam2.1_b+": "configs/sam2.1/sam2.1_hiera_b+.yaml", "sam2.1_l": "configs/sam2.1/sam2.1_hiera_l.yaml"}
 SAM2_TINY = [
     "++model.image_encoder.trunk.embed_dim=8", "++model.image_encoder.trunk.num_heads=1",
@@ -44,12 +46,6 @@ def box_prompts(hw: tuple[int, int]) -> dict:
     h, w = hw
     return {0: {0: (w * 0.3, h * 0.1, w * 0.6, h * 0.95)}, 1: {0: (w * 0.55, h * 0.5, w * 0.7, h * 0.7)}}
 
-
-def _sync(device) -> None:
-    import torch
-
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def _build(name: str, device, tiny: bool, feature_batch: int, compile: bool):
@@ -81,7 +77,7 @@ def stock_rates(name: str, frames: np.ndarray, device, tiny: bool) -> dict:
                 masks = {}
                 for f, obj_ids, logits in predictor.propagate_in_video(state, max_frame_num_to_track=count - 1):
                     masks[f] = {o: (logits[i] > 0).cpu().numpy() for i, o in enumerate(obj_ids)}
-            _sync(device)
+            sync(device)
             return loaded - start, time.perf_counter() - loaded
 
         run(WARMUP_FRAMES)
@@ -94,10 +90,10 @@ def ours_rate(predictor, frames: np.ndarray, device) -> float:
 
     prompts = box_prompts(frames.shape[1:3])
     track_clip(predictor, frames[:WARMUP_FRAMES], prompts, chunk=64)
-    _sync(device)
+    sync(device)
     start = time.perf_counter()
     track_clip(predictor, frames, prompts, chunk=64)
-    _sync(device)
+    sync(device)
     return len(frames) / (time.perf_counter() - start)
 
 
@@ -112,11 +108,11 @@ def _worker(rank: int, name: str, num: int, hw, tiny: bool, feature_batch: int, 
     predictor = _build(name, device, tiny, feature_batch, False)
     frames, prompts = clip_frames(num, hw, seed=rank), box_prompts(hw)
     track_clip(predictor, frames[:WARMUP_FRAMES], prompts, chunk=64)
-    _sync(device)
+    sync(device)
     barrier.wait()
     start = time.time()
     track_clip(predictor, frames, prompts, chunk=64)
-    _sync(device)
+    sync(device)
     queue.put((start, time.time(), num))
 
 

@@ -9,27 +9,13 @@ alone and the backbone alone on a ready device batch. Variants of the upsampling
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
+
+from tools.timing import sync, timed
 
 VARIANTS = {"eager": (False, False), "channels_last": (True, False), "compiled": (True, True)}
 
 
-def _sync(device) -> None:
-    import torch
-
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _timed(fn, device, repeat: int) -> float:
-    _sync(device)
-    start = time.perf_counter()
-    for _ in range(repeat):
-        fn()
-    _sync(device)
-    return (time.perf_counter() - start) / repeat
 
 
 def build(size: str, task: str, device, tiny: bool):
@@ -52,7 +38,7 @@ def top_kernels(fn, device, count: int = 8) -> str:
     activities = [ProfilerActivity.CUDA] if device.type == "cuda" else [ProfilerActivity.CPU]
     with profile(activities=activities) as prof:
         fn()
-        _sync(device)
+        sync(device)
     key = "cuda_time_total" if device.type == "cuda" else "cpu_time_total"
     return prof.key_averages().table(sort_by=key, row_limit=count, max_name_column_width=60)
 
@@ -86,7 +72,7 @@ def bench_task(size: str, task: str, frames: np.ndarray, batch: int, iters: int,
             parts["backbone_only"] = (lambda: runner.forward_backbone(x), batch)
         for part, (fn, count) in parts.items():
             fn()  # warm-up (compiles the compiled variant)
-            row[f"{variant}_{part}_fps" if part != "backbone_only" else "backbone_only_fps"] = round(count / _timed(fn, device, iters), 2)
+            row[f"{variant}_{part}_fps" if part != "backbone_only" else "backbone_only_fps"] = round(count / timed(fn, device, iters), 2)
         if profile and variant == variants[0]:
             print(f"--- {size} {task} {variant}: top kernels of one model-only batch of {batch}\n{top_kernels(lambda: runner.forward(x), device)}")
         del model, runner

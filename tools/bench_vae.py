@@ -12,14 +12,10 @@ from __future__ import annotations
 
 import time
 
+from tools.timing import sync
+
 WAYS = ("eager", "eager_benchmark", "compiled", "compiled_channels_last")
 
-
-def _sync(device) -> None:
-    import torch
-
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def bench_vae(images: int = 48, size: int = 512, repeat: int = 5, tiny: bool = False, ways=WAYS) -> dict:
@@ -43,15 +39,15 @@ def bench_vae(images: int = 48, size: int = 512, repeat: int = 5, tiny: bool = F
                 vae.encoder = torch.compile(vae.encoder)
             start = time.perf_counter()
             encode_video(vae, video)  # warm-up: compiles, autotunes
-            _sync(device)
+            sync(device)
             row[f"{way}_first_call_s"] = round(time.perf_counter() - start, 1)
             if "tflop_per_image" not in row:
                 row["tflop_per_image"] = round(count_flops(lambda: encode_video(vae, video))[1] / images / 1e12, 4)
-            _sync(device)
+            sync(device)
             start = time.perf_counter()
             for _ in range(repeat):
                 encode_video(vae, video)
-            _sync(device)
+            sync(device)
             seconds = (time.perf_counter() - start) / repeat
             row[f"{way}_s"] = round(seconds, 4)
             row[f"{way}_tflops"] = round(row["tflop_per_image"] * images / seconds, 1)

@@ -29,6 +29,8 @@ import time
 
 import numpy as np
 
+from tools.timing import sync, timed
+
 log = logging.getLogger("bench_vlm")
 
 QWEN2_5_VL_7B = dict(  # Qwen/Qwen2.5-VL-7B-Instruct config.json; token ids come from the tokenizer instead
@@ -84,21 +86,6 @@ def build_model(name: str, tiny: bool, tokenizer, device):
     return model
 
 
-def _sync(device) -> None:
-    import torch
-
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _timed(fn, device, repeat: int) -> float:
-    """Mean seconds per call of ``fn`` over ``repeat`` calls, GPU work included."""
-    _sync(device)
-    start = time.perf_counter()
-    for _ in range(repeat):
-        fn()
-    _sync(device)
-    return (time.perf_counter() - start) / repeat
 
 
 def _gib(device, peak: bool) -> float:
@@ -129,7 +116,7 @@ def bench_vlm(device, tiny: bool, batch: int, max_new_tokens: int = 64, image_hw
     start = time.perf_counter()
     processor = build_processor()
     model = build_model(name, tiny, processor.tokenizer, device)
-    _sync(device)
+    sync(device)
     init_s, weights_gib = time.perf_counter() - start, _gib(device, peak=False)
     cap = VlmConfig().max_pixels  # the localise backend's cap on image tokens per keyframe
     full, prefill = (GroundingVLM.from_model(model, processor, "qwen2_5_vl", device, max_pixels=cap,
@@ -138,10 +125,10 @@ def bench_vlm(device, tiny: bool, batch: int, max_new_tokens: int = 64, image_hw
     inputs = full._inputs(images)
     answers: list = []
     full.ask(images)  # warm-up: kernels, allocator, processor caches
-    call_s = _timed(lambda: answers.extend(full.ask(images)), device, repeat)
+    call_s = timed(lambda: answers.extend(full.ask(images)), device, repeat)
     prefill.ask(images)
-    prefill_s = _timed(lambda: prefill.ask(images), device, repeat)
-    preprocess_s = _timed(lambda: full._inputs(images), device, repeat)
+    prefill_s = timed(lambda: prefill.ask(images), device, repeat)
+    preprocess_s = timed(lambda: full._inputs(images), device, repeat)
     grid = inputs["image_grid_thw"][0].tolist()
     merge = int(processor.image_processor.merge_size)
     patch = int(processor.image_processor.patch_size)

@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .base import AnnotationError, Annotator, Clip, Localisation, require_file
-from .vlm import ManualOverride, keyframes, tracks_from_keyframes
+from .base import require_file
+from .grounding import DetectorLocaliser
 
 FETCH = ("a transformers-native Florence-2 folder (e.g. florence-community/Florence-2-large from https://huggingface.co; "
          "microsoft/Florence-2-large is the remote-code release and does not load)")
@@ -47,7 +47,7 @@ class FlorenceConfig:
             raise ValueError("num_keyframes, batch_size, max_new_tokens and num_beams must be >= 1")
 
 
-class FlorenceLocaliser(ManualOverride, Annotator):
+class FlorenceLocaliser(DetectorLocaliser):
     role, name, version = "localise", "florence2", "1"
 
     def __init__(self, **config):
@@ -71,37 +71,8 @@ class FlorenceLocaliser(ManualOverride, Annotator):
         self.detector = FlorenceDetector(c.model, device, resolve_dtype(c.dtype), c.max_new_tokens, c.num_beams)
         log_setup_memory(f"florence2 ({Path(c.model).name})", device, before)
 
-    def __call__(self, clips: list[Clip]) -> list[Localisation | AnnotationError]:
-        results: list = [self._manual(c) for c in clips]
-        pending = [(i, f) for i, c in enumerate(clips) if results[i] is None for f in keyframes(c.num_frames, self.config.num_keyframes)]
-        if pending and self.detector is None:
-            self.setup()
-        found = []
-        for s in range(0, len(pending), self.config.batch_size):
-            batch = pending[s : s + self.config.batch_size]
-            found += self.detector.detect([clips[i].frames[f] for i, f in batch])
-        per_clip: dict[int, dict[int, list]] = {}
-        for (i, f), detections in zip(pending, found):
-            per_clip.setdefault(i, {})[f] = detections
-        for i, frames in per_clip.items():
-            results[i] = self._localise(frames)
-        return results
+    def detect(self, images: list) -> list[list]:
+        return self.detector.detect(images)
 
-    def _ignored(self, label: str) -> bool:
-        return label in self.config.ignore_labels or label.removeprefix("human ") in self.config.ignore_labels
-
-    def _localise(self, frames: dict[int, list]) -> Localisation | AnnotationError:
-        from preprocess.models.boxes import touches
-        from preprocess.models.vlm_parse import split_person
-
-        person, objects = {}, {}
-        for frame, detections in frames.items():
-            box, others = split_person(detections)
-            if box is None:
-                continue
-            person[frame] = box
-            objects[frame] = [d for d in others if not self._ignored(d.label)
-                              and touches(box, d.box, self.config.contact_margin, self.config.min_inside)]
-        if not person:
-            return AnnotationError("no_person_found", f"no person named in the detections on keyframes {sorted(frames)}")
-        return Localisation(person=person, objects=tracks_from_keyframes(objects))
+    def keep(self, label: str) -> bool:
+        return label not in self.config.ignore_labels and label.removeprefix("human ") not in self.config.ignore_labels

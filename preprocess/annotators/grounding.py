@@ -4,10 +4,12 @@ A detector cannot be asked which objects the person interacts with, so it is ask
 vocabulary (``labels``, "person" always included) and an object counts as interacting when
 enough of it lies on or next to the person's box (:func:`preprocess.models.boxes.touches`).
 Keyframes, label tracks and the manual boxes override are those of the VLM backend.
+:class:`DetectorLocaliser` is that shape for any detector (the Florence-2 backend uses it too).
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,7 +44,55 @@ class GroundingConfig:
             raise ValueError("num_keyframes and batch_size must be >= 1")
 
 
-class GroundingDinoLocaliser(ManualOverride, Annotator):
+class DetectorLocaliser(ManualOverride, Annotator, ABC):
+    """A detector on keyframes, batched across clips, plus the contact rule; subclasses detect.
+
+    Needs ``self.config`` with num_keyframes, batch_size, contact_margin and min_inside, and
+    ``self.detector`` built by ``setup()``.
+    """
+
+    @abstractmethod
+    def detect(self, images: list) -> list[list]:
+        """Detections (label, box in frame pixels) of each image."""
+
+    def keep(self, label: str) -> bool:
+        """Whether a detection of this label may count as an interacting object."""
+        return True
+
+    def __call__(self, clips: list[Clip]) -> list[Localisation | AnnotationError]:
+        results: list = [self._manual(c) for c in clips]
+        pending = [(i, f) for i, c in enumerate(clips) if results[i] is None for f in keyframes(c.num_frames, self.config.num_keyframes)]
+        if pending and self.detector is None:
+            self.setup()
+        found = []
+        for s in range(0, len(pending), self.config.batch_size):
+            batch = pending[s : s + self.config.batch_size]
+            found += self.detect([clips[i].frames[f] for i, f in batch])
+        per_clip: dict[int, dict[int, list]] = {}
+        for (i, f), detections in zip(pending, found):
+            per_clip.setdefault(i, {})[f] = detections
+        for i, frames in per_clip.items():
+            results[i] = self._localise(frames)
+        return results
+
+    def _localise(self, frames: dict[int, list]) -> Localisation | AnnotationError:
+        from preprocess.models.boxes import touches
+        from preprocess.models.vlm_parse import split_person
+
+        person, objects = {}, {}
+        for frame, detections in frames.items():
+            box, others = split_person(detections)
+            if box is None:
+                continue
+            person[frame] = box
+            objects[frame] = [d for d in others if self.keep(d.label)
+                              and touches(box, d.box, self.config.contact_margin, self.config.min_inside)]
+        if not person:
+            return AnnotationError("no_person_found", f"no person detected on keyframes {sorted(frames)}")
+        return Localisation(person=person, objects=tracks_from_keyframes(objects))
+
+
+class GroundingDinoLocaliser(DetectorLocaliser):
     role, name, version = "localise", "grounding_dino", "1"
 
     def __init__(self, **config):
@@ -63,33 +113,5 @@ class GroundingDinoLocaliser(ManualOverride, Annotator):
         self.detector = GroundingDetector(c.model, device, resolve_dtype(c.dtype), c.box_threshold, c.text_threshold)
         log_setup_memory(f"grounding_dino ({Path(c.model).name})", device, before)
 
-    def __call__(self, clips: list[Clip]) -> list[Localisation | AnnotationError]:
-        results: list = [self._manual(c) for c in clips]
-        pending = [(i, f) for i, c in enumerate(clips) if results[i] is None for f in keyframes(c.num_frames, self.config.num_keyframes)]
-        if pending and self.detector is None:
-            self.setup()
-        found = []
-        for s in range(0, len(pending), self.config.batch_size):
-            batch = pending[s : s + self.config.batch_size]
-            found += self.detector.detect([clips[i].frames[f] for i, f in batch], self.config.labels)
-        per_clip: dict[int, dict[int, list]] = {}
-        for (i, f), detections in zip(pending, found):
-            per_clip.setdefault(i, {})[f] = detections
-        for i, frames in per_clip.items():
-            results[i] = self._localise(frames)
-        return results
-
-    def _localise(self, frames: dict[int, list]) -> Localisation | AnnotationError:
-        from preprocess.models.boxes import touches
-        from preprocess.models.vlm_parse import split_person
-
-        person, objects = {}, {}
-        for frame, detections in frames.items():
-            box, others = split_person(detections)
-            if box is None:
-                continue
-            person[frame] = box
-            objects[frame] = [d for d in others if touches(box, d.box, self.config.contact_margin, self.config.min_inside)]
-        if not person:
-            return AnnotationError("no_person_found", f"no person detected on keyframes {sorted(frames)}")
-        return Localisation(person=person, objects=tracks_from_keyframes(objects))
+    def detect(self, images: list) -> list[list]:
+        return self.detector.detect(images, self.config.labels)
