@@ -10,7 +10,7 @@
    is measured apart by ``aa2 bench-annotators --vlm``), segment=sam2, pose and depth=sapiens,
    ``--actors`` annotate actors sharing the GPU.
 3. Samples the GPU's utilisation with ``nvidia-smi`` every 0.5 s; the steady-state figure is the
-   mean between the first and the last completed clip's share of the run (start-up excluded).
+   mean over the middle 60% of the run (the first and last fifth, start-up and drain, left out).
 
 Prints and writes (``--out``) one JSON object: wall time, clips annotated and written, clips per
 GPU-hour, per-stage worker seconds, GPU busy fraction. Random weights: SAM2's masks are noise,

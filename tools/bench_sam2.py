@@ -8,7 +8,7 @@ Full-size architectures with random weights, two tracks (person and object box o
   encoded ``feature_batch`` frames a pass, masks moved to the host once per direction;
 - ``procs``: several worker processes, each tracking its own clip on the same GPU at once, as
   several annotate actors with fractional GPUs do in the pipeline (aggregate frames/s);
-- ``compiled``: the same with sam2's ``vos_optimized`` compilation (optional; compiles for minutes).
+- ``compiled``: the same with sam2's ``vos_optimized`` compilation (optional; its compile time is reported).
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ class Sam2Config:
     max_empty_fraction: float = 0.25  # more empty person frames than this: the clip is rejected
     offload_video_to_cpu: bool = False
     feature_batch: int = 8  # frames per image-encoder pass (1: the stock one frame at a time)
-    compile: bool = False  # sam2's vos_optimized compilation (CUDA; the first clip compiles for minutes)
+    compile: bool = False  # sam2's vos_optimized compilation (CUDA only; the first clip compiles; not yet timed)
     num_gpus: float = 0.0
 
     def __post_init__(self) -> None:

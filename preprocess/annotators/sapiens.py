@@ -65,7 +65,37 @@ def person_boxes(seg: Segmentation) -> tuple[np.ndarray, np.ndarray]:
     return boxes, present
 
 
-class _SapiensBase(Annotator):
+def topdown_pose(runner, clip: Clip, seg: Segmentation, fmt: str, source: str) -> Pose:
+    """Keypoints of one clip on crops around its person mask; frames without the person get score 0."""
+    boxes, present = person_boxes(seg)
+    keypoints = runner.keypoints(clip.frames, boxes)
+    expected = KNOWN_FORMAT_SIZES[fmt]
+    if keypoints.shape[1] != expected:
+        raise ValueError(f"{source} predicts {keypoints.shape[1]} keypoints, format {fmt} has {expected}")
+    keypoints[~present, :, 2] = 0.0
+    return Pose(keypoints=keypoints, format=fmt)
+
+
+def topdown_depth(runner, clip: Clip, seg: Segmentation, depth_scale: float, channel: int = 0) -> np.ndarray:
+    """Depth of one clip at ``depth_scale`` of its size, on the person mask, NaN elsewhere."""
+    boxes, _ = person_boxes(seg)
+    h, w = clip.size
+    out_hw = (max(2, round(h * depth_scale)), max(2, round(w * depth_scale)))
+    return runner.depth(clip.frames, boxes, seg.character, out_hw, channel=channel)
+
+
+class RunnerBackend(Annotator):
+    """A backend whose ``setup()`` builds ``self.runner`` (a TopdownRunner), applied clip by clip."""
+
+    runner = None
+
+    def _each(self, clips: list[Clip], segmentations: list[Segmentation], fn) -> list:
+        if self.runner is None:
+            self.setup()
+        return per_clip(fn, clips, segmentations)
+
+
+class _SapiensBase(RunnerBackend):
     task: ClassVar[str]
     version = "1"
 
@@ -97,11 +127,6 @@ class _SapiensBase(Annotator):
                                     fixed_batch=compiled)
         log_setup_memory(f"{self.name} ({self.path.name})", device, before)
 
-    def _each(self, clips: list[Clip], segmentations: list[Segmentation], fn) -> list:
-        if self.runner is None:
-            self.setup()
-        return per_clip(fn, clips, segmentations)
-
 
 class SapiensPose(_SapiensBase):
     """Keypoints [T, J, 3] per clip; frames without a person mask get score 0."""
@@ -112,13 +137,7 @@ class SapiensPose(_SapiensBase):
         return self._each(clips, segmentations, self._one)
 
     def _one(self, clip: Clip, seg: Segmentation) -> Pose:
-        boxes, present = person_boxes(seg)
-        keypoints = self.runner.keypoints(clip.frames, boxes)
-        expected = KNOWN_FORMAT_SIZES[self.config.format]
-        if keypoints.shape[1] != expected:
-            raise ValueError(f"{self.path.name} predicts {keypoints.shape[1]} keypoints, format {self.config.format} has {expected}")
-        keypoints[~present, :, 2] = 0.0
-        return Pose(keypoints=keypoints, format=self.config.format)
+        return topdown_pose(self.runner, clip, seg, self.config.format, self.path.name)
 
 
 class SapiensDepth(_SapiensBase):
@@ -130,7 +149,4 @@ class SapiensDepth(_SapiensBase):
         return self._each(clips, segmentations, self._one)
 
     def _one(self, clip: Clip, seg: Segmentation) -> np.ndarray:
-        boxes, _ = person_boxes(seg)
-        h, w = clip.size
-        out_hw = (max(2, round(h * self.config.depth_scale)), max(2, round(w * self.config.depth_scale)))
-        return self.runner.depth(clip.frames, boxes, seg.character, out_hw)
+        return topdown_depth(self.runner, clip, seg, self.config.depth_scale)

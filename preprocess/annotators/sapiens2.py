@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import AnnotationError, Annotator, Clip, Pose, Segmentation, per_clip, require_file
-from .sapiens import KNOWN_FORMAT_SIZES, person_boxes
+from .base import AnnotationError, Clip, Pose, Segmentation, require_file
+from .sapiens import KNOWN_FORMAT_SIZES, RunnerBackend, topdown_depth, topdown_pose
 
 FETCH = "a Sapiens2 model folder (facebook/sapiens2-pose-* or facebook/sapiens2-pointmap-* from https://huggingface.co)"
 IMAGENET_MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
@@ -41,7 +41,7 @@ class Sapiens2Config:
             raise ValueError("batch_size must be >= 1 and depth_scale in (0, 1]")
 
 
-class _Sapiens2Base(Annotator):
+class _Sapiens2Base(RunnerBackend):
     model_class: str
     output: str
     version = "1"
@@ -71,10 +71,6 @@ class _Sapiens2Base(Annotator):
                                     self.config.batch_size, mean=IMAGENET_MEAN, std=IMAGENET_STD)
         log_setup_memory(f"{self.name} {self.role} ({Path(self.config.model).name})", device, before)
 
-    def _each(self, clips: list[Clip], segmentations: list[Segmentation], fn) -> list:
-        if self.runner is None:
-            self.setup()
-        return per_clip(fn, clips, segmentations)
 
 
 class Sapiens2Pose(_Sapiens2Base):
@@ -85,12 +81,7 @@ class Sapiens2Pose(_Sapiens2Base):
         return self._each(clips, segmentations, self._one)
 
     def _one(self, clip: Clip, seg: Segmentation) -> Pose:
-        boxes, present = person_boxes(seg)
-        keypoints = self.runner.keypoints(clip.frames, boxes)
-        if keypoints.shape[1] != KNOWN_FORMAT_SIZES[self.config.format]:
-            raise ValueError(f"model predicts {keypoints.shape[1]} keypoints, format {self.config.format} differs")
-        keypoints[~present, :, 2] = 0.0
-        return Pose(keypoints=keypoints, format=self.config.format)
+        return topdown_pose(self.runner, clip, seg, self.config.format, Path(self.config.model).name)
 
 
 class Sapiens2Depth(_Sapiens2Base):
@@ -101,7 +92,4 @@ class Sapiens2Depth(_Sapiens2Base):
         return self._each(clips, segmentations, self._one)
 
     def _one(self, clip: Clip, seg: Segmentation) -> np.ndarray:
-        boxes, _ = person_boxes(seg)
-        h, w = clip.size
-        out_hw = (max(2, round(h * self.config.depth_scale)), max(2, round(w * self.config.depth_scale)))
-        return self.runner.depth(clip.frames, boxes, seg.character, out_hw, channel=2)  # pointmap x, y, z
+        return topdown_depth(self.runner, clip, seg, self.config.depth_scale, channel=2)  # pointmap x, y, z

@@ -1,6 +1,5 @@
 """Grounding DINO localiser: tiny random model in the transformers format, box convention, contact rule."""
 
-import numpy as np
 import pytest
 import torch
 

@@ -134,12 +134,12 @@ def test_batched_image_features_give_the_masks_of_frame_by_frame_encoding(checkp
     calls = []
     encode = predictor.forward_image
     predictor.forward_image = lambda images: calls.append(len(images)) or encode(images)
-    masks, logits = {}, {}
+    masks, passes = {}, {}
     for batch in (1, 4):
         predictor.feature_batch, calls[:] = batch, []
         masks[batch] = track_clip(predictor, clip.frames, prompts, chunk=64, threshold=0.0)
-        logits[batch] = len(calls)
-    assert logits[1] >= 9 and logits[4] <= 5  # whole frames per pass: 1 vs up to 4 (padded to 4)
+        passes[batch] = len(calls)
+    assert passes[1] >= 9 and passes[4] <= 5  # whole frames per pass: 1 vs up to 4 (padded to 4)
     assert masks[1].shape == (9, 2, 48, 64)
     assert (masks[1] == masks[4]).mean() > 0.999
 
