@@ -2,6 +2,9 @@
 
 Per-stage figures come from the seconds each stage recorded on the rows it handled
 (``t_probe``, ...), so they say where worker time went; ``wall_s`` is the driver's clock.
+``annotated_clips_per_hour_steady`` is the rate at which annotated clips reached the driver
+between the first and the last one: the job's throughput without its start-up (cluster, actors,
+model loading) and drain, the figure a long run approaches.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ class RunStats:
         self.stage_seconds: Counter = Counter()
         self.stage_items: Counter = Counter()
         self.annotate_parts: Counter = Counter()
+        self.annotated_at: list[float] = []  # driver clock when each annotated clip arrived
 
     def row(self, row: dict) -> None:
         for stage in STAGE_UNITS:
@@ -36,6 +40,8 @@ class RunStats:
             if seconds > 0:
                 self.stage_seconds[stage] += seconds
                 self.stage_items[stage] += 1
+        if row["t_annotate"] > 0:
+            self.annotated_at.append(time.monotonic())
         if row.get("t_annotate_parts"):
             self.annotate_parts.update(json.loads(row["t_annotate_parts"]))
         if row["clip_count"] > 0 and row["status"] != OK:
@@ -56,7 +62,14 @@ class RunStats:
         rate = done / minutes
         eta = (self.total - done) / rate if rate > 0 else float("inf")
         return (f"videos {done}/{self.total} | clips {self.clips_ok} ({self.clips_ok / minutes:.1f}/min) | "
-                f"ETA {eta:.1f} min")
+                f"annotated {len(self.annotated_at)} | ETA {eta:.1f} min")
+
+    def steady_rate_per_hour(self) -> float | None:
+        """Annotated clips per hour between the first and last arrival (None below 3 clips)."""
+        times = self.annotated_at
+        if len(times) < 3 or times[-1] <= times[0]:
+            return None
+        return (len(times) - 1) / (times[-1] - times[0]) * 3600
 
     def summary(self, **extra) -> dict:
         wall = time.monotonic() - self.start
@@ -82,5 +95,7 @@ class RunStats:
             "clips_rejected_by_reason": dict(sorted(self.clip_reasons.items())),
             "wall_s": round(wall, 3), "clips_per_min": round(self.clips_ok / wall * 60, 2) if wall else 0.0,
             "stages": stages,
+            "annotated_clips_per_hour_steady": None if (r := self.steady_rate_per_hour()) is None else round(r, 1),
+            "annotated_at_s": [round(self.annotated_at[i] - self.start, 3) for i in (0, -1)] if self.annotated_at else None,
             "annotate_seconds_by_part": {k: round(v, 3) for k, v in self.annotate_parts.items()}, **extra,
         }

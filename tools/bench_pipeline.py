@@ -13,7 +13,10 @@
    mean over the middle 60% of the run (the first and last fifth, start-up and drain, left out).
 
 Prints and writes (``--out``) one JSON object: wall time, clips annotated and written, clips per
-GPU-hour, per-stage worker seconds, GPU busy fraction. Random weights: SAM2's masks are noise,
+GPU-hour over the whole run and in steady state (between the first and the last annotated clip,
+without start-up), per-stage worker seconds, GPU busy fraction. While it runs, the job's progress
+lines and the GPU's mean utilisation of every 30 s are logged, so a run stopped early still shows
+its rate. Random weights: SAM2's masks are noise,
 so the qualify stage may reject clips; every annotated clip cost the full GPU work and counts.
 """
 
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import subprocess
 import tempfile
@@ -29,6 +33,7 @@ import time
 from pathlib import Path
 
 SAM2_CONFIG = "configs/sam2.1/sam2.1_hiera_b+.yaml"
+log = logging.getLogger("bench_pipeline")
 
 
 def write_weights(folder: Path, sapiens: str, tiny: bool) -> Path:
@@ -58,17 +63,23 @@ def write_weights(folder: Path, sapiens: str, tiny: bool) -> Path:
 class GpuSampler:
     """``nvidia-smi`` utilisation samples (time, percent) in a background thread."""
 
-    def __init__(self, period_ms: int = 500):
+    def __init__(self, period_ms: int = 500, report_every_s: float = 30.0):
         self.samples: list[tuple[float, float]] = []
+        self.report_every_s = report_every_s
         self.proc = subprocess.Popen(["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits",
                                       f"-lms={period_ms}"], stdout=subprocess.PIPE, text=True)
         self.thread = threading.Thread(target=self._read, daemon=True)
         self.thread.start()
 
     def _read(self) -> None:
+        reported = time.time()
         for line in self.proc.stdout:
             if line.strip().isdigit():
-                self.samples.append((time.time(), float(line)))
+                now = time.time()
+                self.samples.append((now, float(line)))
+                if now - reported >= self.report_every_s:
+                    log.info("GPU busy %.0f%% over the last %.0f s", 100 * self.mean(reported, now), now - reported)
+                    reported = now
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -96,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tiny", action="store_true", help="toy models and sizes on the CPU (checks the script)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
     from dataset.synthetic import SynthConfig, write_crawl
     from preprocess.config import PreprocessConfig, apply_overrides
@@ -145,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         "wall_s": wall, "clips_annotated": annotated, "clips_written": summary["clips"],
         "clips_rejected_by_reason": summary["clips_rejected_by_reason"],
         "clips_per_gpu_hour": round(annotated / wall * 3600, 1),
+        "clips_per_gpu_hour_steady": summary["annotated_clips_per_hour_steady"],
         "stage_worker_s": {k: v["worker_seconds"] for k, v in summary["stages"].items()},
         "annotate_s_by_part": summary["annotate_seconds_by_part"],  # decode, each model, encode: what limits it
     }
@@ -152,6 +165,9 @@ def main(argv: list[str] | None = None) -> int:
         report["gpu_busy_whole_run"] = sampler.mean(begin, end)
         # steady state: leave out the first and last fifth of the run (actor start-up, compile, drain)
         report["gpu_busy_steady"] = sampler.mean(begin + 0.2 * (end - begin), end - 0.2 * (end - begin))
+        if summary["annotated_at_s"]:  # the driver's clock from the first to the last annotated clip
+            first, last = summary["annotated_at_s"]
+            report["gpu_busy_between_first_and_last_clip"] = sampler.mean(begin + first, begin + last)
     print(json.dumps(report, indent=1))
     if args.out:
         args.out.write_text(json.dumps(report, indent=1))

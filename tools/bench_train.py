@@ -7,7 +7,10 @@ step time, samples and frames per second, peak memory, counted FLOPs per step (e
 the step runs: VAE and CLIP encoding, ReferenceNet, DenoisingNet, guiders; forward and
 backward), achieved TFLOP/s, MFU against the card's dense bf16 peak, and the fraction of wall
 time spent waiting for data. The plain SD 1.5 UNet baseline of ``aa2 bench-model`` runs in the
-same process. ``--make-shards`` first writes a synthetic crawl and preprocesses it (oracle
+same process. ``--profile N`` then runs N more steps under ``torch.profiler`` and reports where
+the step's time goes: per named range (conditioning, forward, backward, optimizer) the host and
+device time, the fraction of wall time the GPU had a kernel running, and the costliest kernels.
+``--make-shards`` first writes a synthetic crawl and preprocesses it (oracle
 annotators, no Ray) so the benchmark needs nothing but this repository.
 """
 
@@ -60,6 +63,7 @@ def stage_config(stage: int, args: argparse.Namespace, shards: Path, out: Path, 
         overrides += ["cpu=true", "mixed_precision=no", "data.sample.height=64", "data.sample.width=64"]
     if stage == 2:
         overrides.append(f"data.sample.num_frames={args.frames}")
+    overrides += args.set
     return load_config(TrainConfig, recipe(f"stage{stage}"), None, overrides)
 
 
@@ -82,6 +86,50 @@ def time_conditioning(trainer, batch, repeats: int) -> float:
     for _ in range(repeats):
         run()
     return (time.perf_counter() - start) / repeats
+
+
+RANGES = ("conditioning", "forward", "backward", "optimizer")
+
+
+def busy_us(intervals: list[tuple[float, float]]) -> float:
+    """Length of the union of [start, end) intervals."""
+    total, reach = 0.0, float("-inf")
+    for start, end in sorted(intervals):
+        if end > reach:
+            total += end - max(start, reach)
+            reach = end
+    return total
+
+
+def profile_steps(trainer, batches, top: int = 12) -> dict:
+    """Run the batches under torch.profiler; where the step's time goes (see the module docstring)."""
+    import torch
+    from torch.autograd import DeviceType
+    from torch.profiler import ProfilerActivity, profile
+
+    cuda = trainer.accelerator.device.type == "cuda"
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    with profile(activities=activities) as prof:
+        start = time.perf_counter()
+        for batch in batches:
+            trainer.train_step(batch)
+        if cuda:
+            torch.cuda.synchronize()
+        wall = time.perf_counter() - start
+    events = prof.events()
+    kernels = [(e.time_range.start, e.time_range.end) for e in events if e.device_type == DeviceType.CUDA]
+    n = len(batches)
+    ranges = {}
+    for name in RANGES:
+        hits = [e for e in events if e.name == name and e.device_type == DeviceType.CPU]
+        if hits:
+            inside = [(max(a, h.time_range.start), min(b, h.time_range.end)) for h in hits for a, b in kernels
+                      if a < h.time_range.end and b > h.time_range.start]  # kernels *launched* in the range overlap it
+            ranges[name] = {"host_s": sum(h.cpu_time_total for h in hits) / n / 1e6,
+                            "gpu_busy_s_while_open": busy_us(inside) / n / 1e6}
+    table = prof.key_averages().table(sort_by="self_cuda_time_total" if cuda else "self_cpu_time_total", row_limit=top)
+    return {"steps": n, "wall_s_per_step": wall / n, "gpu_busy_s_per_step": busy_us(kernels) / n / 1e6,
+            "gpu_busy_fraction": busy_us(kernels) / 1e6 / wall if cuda else None, "ranges": ranges, "table": table}
 
 
 def measure_stage(stage: int, batch_size: int, compile: bool, args: argparse.Namespace, shards: Path) -> dict:
@@ -107,15 +155,30 @@ def measure_stage(stage: int, batch_size: int, compile: bool, args: argparse.Nam
                     torch.cuda.reset_peak_memory_stats()
             if steps == args.warmup + args.steps:
                 break
+        profiled = None
+        if args.profile:
+            batches = [b.to(device) for _, b in zip(range(args.profile), trainer.loader)]
+            profiled = profile_steps(trainer, batches)
         row = meter.summary(trainer.flops_per_step, peak_tflops(device))
         row["conditioning_s"] = time_conditioning(trainer, batch.to(device), args.steps)
         row.update(stage=stage, batch=trainer.config.data.batch_size, frames=batch.num_frames,
                    tflop_per_step=trainer.flops_per_step / 1e12, peak_memory_gib=peak_memory_gib(device),
                    trainable_params_M=sum(p.numel() for p in trainer.params) / 1e6,
-                   checkpointing=args.checkpointing, compiled=compile, workers=args.workers)
+                   checkpointing=args.checkpointing, compiled=compile, workers=args.workers, overrides=args.set)
         del trainer
+    if profiled:
+        log.info("profile of %d steps (batches already on the device):\n%s", profiled["steps"], profiled.pop("table"))
+        row["profile"] = profiled
     log.info("%s", json.dumps(row))
-    return {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}
+    return _rounded(row)
+
+
+def _rounded(value):
+    if isinstance(value, float):
+        return round(value, 4)
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    return value
 
 
 def baseline(args: argparse.Namespace) -> dict:
@@ -173,6 +236,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vae-images", type=int, default=0, help="also time the VAE encoder alone on this many images")
     parser.add_argument("--vae-ways", default="eager,eager_benchmark,compiled,compiled_channels_last",
                         help="ways of running the VAE encoder to time, comma-separated")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="training-config override for every case, e.g. model.compile_vae=true (repeatable)")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="after the timed steps, profile N more steps (where the step's time goes)")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--baseline-batch", type=int, default=16, help="0 skips the SD 1.5 baseline")

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
+from torch.profiler import record_function
 from diffusers.optimization import get_scheduler
 from diffusers.training_utils import EMAModel
 
@@ -83,8 +84,8 @@ class Trainer:
         # FLOPs are counted on the eager model (the counter does not see inside compiled graphs).
         self.compiled = torch.compile(self.model) if config.model.compile else None
         self.loader = self._build_loader()
-        self.ema = EMAModel(self.params, decay=config.ema.decay, update_after_step=config.ema.update_after_step) \
-            if config.ema.enabled else None
+        self.ema = EMAModel(self.params, decay=config.ema.decay, update_after_step=config.ema.update_after_step,
+                            foreach=True) if config.ema.enabled else None
         self.state = TrainState()
         self.accelerator.register_for_checkpointing(self.state, *([self.ema] if self.ema else []))
         self.meter = StepMeter()
@@ -143,8 +144,9 @@ class Trainer:
         """Diffusion loss of one unpacked batch on the device."""
         c, d = self.components, self.config.diffusion
         g = self._generator()
-        inputs = build_inputs(batch, c.vae, c.image_encoder, self.accelerator.unwrap_model(self.model).spec, g,
-                              **self.vae_options())
+        with record_function("conditioning"):  # named ranges for torch.profiler (bench-train --profile)
+            inputs = build_inputs(batch, c.vae, c.image_encoder, self.accelerator.unwrap_model(self.model).spec, g,
+                                  **self.vae_options())
         b, device = inputs.latents.shape[0], inputs.latents.device
         inputs = apply_dropout(inputs, drop_mask(b, d.reference_dropout, device, g),
                                drop_mask(b, d.image_embed_dropout, device, g))
@@ -152,13 +154,16 @@ class Trainer:
         timesteps = sample_timesteps(c.scheduler, b, device, g)
         noisy = c.scheduler.add_noise(inputs.latents, noise, timesteps)
         model = self.compiled if self.compiled is not None and self.flops_per_step is not None else self.model
-        with self.accelerator.autocast():
+        with self.accelerator.autocast(), record_function("forward"):
             pred = model(noisy, timesteps, **inputs.model_kwargs())
         target = training_target(c.scheduler, inputs.latents, noise, timesteps)
         return diffusion_loss(c.scheduler, pred, target, timesteps, d.min_snr_gamma)
 
     def train_step(self, batch) -> dict:
-        """One micro-batch; returns loss (and grad norm when the optimiser stepped)."""
+        """One micro-batch; returns loss (and grad norm when the optimiser stepped).
+
+        When the optimiser steps (the last micro-batch of an accumulation), the EMA weights follow.
+        """
         batch = batch.to(self.accelerator.device)
         out = {}
         with self.accelerator.accumulate(self.model):
@@ -170,15 +175,19 @@ class Trainer:
             self.state.micro += 1
             if self.accelerator.sync_gradients and self.config.optim.max_grad_norm:
                 out["grad_norm"] = float(self.accelerator.clip_grad_norm_(self.params, self.config.optim.max_grad_norm))
-            self.optimizer.step()
-            self.lr_scheduler.step()
-            self.optimizer.zero_grad(set_to_none=True)
+            with record_function("optimizer"):
+                self.optimizer.step()
+                self.lr_scheduler.step()
+                self.optimizer.zero_grad(set_to_none=True)
+                if self.accelerator.sync_gradients and self.ema is not None:
+                    self.ema.step(self.params)
         out["loss"] = float(loss)
         return out
 
     def _backward(self, batch) -> torch.Tensor:
         loss = self.compute_loss(batch)
-        self.accelerator.backward(loss)
+        with record_function("backward"):
+            self.accelerator.backward(loss)
         return loss.detach()
 
     def train(self) -> dict:
@@ -192,8 +201,6 @@ class Trainer:
                 if not self.accelerator.sync_gradients:
                     continue
                 self.state.step += 1
-                if self.ema is not None:
-                    self.ema.step(self.params)
                 self.meter.step_done(len(batch), len(batch) * batch.num_frames)
                 self._after_step(metrics)
                 if self.state.step >= self.config.max_steps:

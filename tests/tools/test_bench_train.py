@@ -1,10 +1,11 @@
-"""Argument checks of the training benchmark and its VAE timing on a toy VAE."""
+"""The training benchmark: argument checks, overrides, the profile of a step, its VAE timing on a toy VAE."""
 
 import argparse
+import json
 
 import pytest
 
-from tools.bench_train import parse_case
+from tools.bench_train import add_arguments, busy_us, parse_case, run
 from tools.bench_vae import bench_vae
 
 
@@ -21,3 +22,35 @@ def test_vae_timing_reports_each_way_with_counted_flops():
     assert row["tflop_per_image"] >= 0 and row["images"] == 3
     for way in ("eager", "eager_benchmark"):
         assert row[f"{way}_s"] > 0
+
+
+def test_busy_time_is_the_union_of_kernel_intervals():
+    assert busy_us([(0, 10), (5, 15), (20, 30), (21, 22)]) == 25  # overlaps counted once, gaps not at all
+    assert busy_us([]) == 0
+
+
+@pytest.mark.timeout(300)
+def test_tiny_benchmark_applies_overrides_and_profiles_every_part_of_the_step(tmp_path):
+    out = tmp_path / "report.json"
+    assert run(add_and_parse(["--tiny", "--workers", "1", "--cases", "2:1", "--warmup", "1", "--steps", "2",
+                              "--profile", "2", "--baseline-batch", "0", "--videos", "2", "--clip-frames", "16",
+                              "--set", "model.vae_chunk=3", "--out", str(out)])) == 0
+    (row,) = json.loads(out.read_text())["stages"]
+    assert row["stage"] == 2 and row["frames"] == 16 and row["overrides"] == ["model.vae_chunk=3"]
+    profile = row["profile"]
+    assert profile["steps"] == 2 and set(profile["ranges"]) == {"conditioning", "forward", "backward", "optimizer"}
+    assert all(r["host_s"] > 0 for r in profile["ranges"].values())
+    # the named ranges lie inside the step
+    assert sum(r["host_s"] for r in profile["ranges"].values()) < profile["wall_s_per_step"] * 1.05
+
+
+def test_an_override_the_config_does_not_know_fails_before_the_run(tmp_path):
+    with pytest.raises(Exception, match="no_such_field"):
+        run(add_and_parse(["--tiny", "--cases", "2:1", "--baseline-batch", "0", "--shards", str(tmp_path),
+                           "--set", "model.no_such_field=1"]))
+
+
+def add_and_parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    return parser.parse_args(argv)
