@@ -40,16 +40,20 @@ class ModelInputs:
         }
 
 
-def latent_moments(vae: AutoencoderKL, images: torch.Tensor, chunk: int = 16, fixed_shape: bool = False) -> torch.Tensor:
+def latent_moments(vae: AutoencoderKL, images: torch.Tensor, chunk: int = 16, pad_to: int = 0) -> torch.Tensor:
     """Images [N, 3, H, W] in [-1, 1] -> the encoder's Gaussian parameters [N, 2C, h, w], ``chunk`` a call.
 
-    With ``fixed_shape`` the last chunk is padded (its last image repeated) so that every encoder
-    call takes exactly ``chunk`` images: a compiled encoder then sees one input shape. Inputs are
-    made contiguous for the same reason (chunks of a permuted video differ in strides).
+    With ``pad_to`` the last call is padded (its last image repeated) up to a multiple of
+    ``pad_to`` images, at most ``chunk``: a compiled encoder then sees at most ``chunk / pad_to``
+    input shapes whatever N is, and wastes fewer than ``pad_to`` images a step. Inputs are made
+    contiguous for the same reason (chunks of a permuted video differ in strides).
     """
     n = len(images)
-    if fixed_shape and n % chunk:
-        images = torch.cat([images, images[-1:].expand(chunk - n % chunk, *images.shape[1:])])
+    if pad_to and n % chunk:
+        last = n % chunk
+        extra = min(chunk, -(-last // pad_to) * pad_to) - last
+        if extra:
+            images = torch.cat([images, images[-1:].expand(extra, *images.shape[1:])])
     out = []
     for part in images.split(chunk):
         moments = vae.encoder(part.to(vae.dtype).contiguous())
@@ -123,12 +127,12 @@ def image_embeddings(encoder: CLIPVisionModelWithProjection, pixels: torch.Tenso
 
 @torch.no_grad()
 def build_inputs(batch: AA2Batch, vae: AutoencoderKL, encoder: CLIPVisionModelWithProjection, options,
-                 generator: torch.Generator | None = None, vae_chunk: int = 16, fixed_shape: bool = False) -> ModelInputs:
+                 generator: torch.Generator | None = None, vae_chunk: int = 16, vae_pad_to: int = 0) -> ModelInputs:
     """Unpacked batch on the device -> :class:`ModelInputs` honouring the model's switches.
 
     Every image the step encodes (target frames, reference, environment frames, the frames that
     show objects and one blank frame) goes through the VAE encoder as one stack, ``vae_chunk``
-    images a call (see :func:`latent_moments` for ``fixed_shape``).
+    images a call (see :func:`latent_moments` for ``vae_pad_to``).
     """
     b = len(batch.frames)
     parts = {"target": _frames(batch.frames), "reference": batch.reference}
@@ -138,7 +142,7 @@ def build_inputs(batch: AA2Batch, vae: AutoencoderKL, encoder: CLIPVisionModelWi
         parts["objects"], shown = object_frames(batch.objects, batch.object_mask)
         if not shown.all():
             parts["blank"] = torch.zeros_like(batch.reference[:1])
-    moments = latent_moments(vae, torch.cat(list(parts.values())), vae_chunk, fixed_shape)
+    moments = latent_moments(vae, torch.cat(list(parts.values())), vae_chunk, vae_pad_to)
     moments = dict(zip(parts, moments.split([len(p) for p in parts.values()])))
     latents = _video(to_latents(vae, moments["target"], True, generator), b)
     size = tuple(latents.shape[-2:])

@@ -39,16 +39,20 @@ class ModelConfig:
     vae_chunk: int = 16
     """Images per VAE encoder call; a step's images (target, reference, environment, objects) are one stack."""
     compile_vae: bool = False
-    """On CUDA, ``torch.compile`` the frozen VAE encoder. Alone it runs 1.8x faster (0.27 -> 0.15 s for
-    48 images of 512x512 on an H200, ``aa2 bench-train --vae-images 48``), but inside the stage-2 step
-    it has not yet been measured faster, so it is off by default. Compiled, every call is padded to
-    ``vae_chunk`` images: one input shape, one graph."""
+    """On CUDA, ``torch.compile`` the frozen VAE encoder (static shapes). Alone it runs 1.8x faster
+    (0.27 -> 0.15 s for 48 images of 512x512 on an H200, ``aa2 bench-train --vae-images 48``).
+    Compiled, the last call of a step is padded to a multiple of ``vae_pad_to`` images, so the
+    encoder sees at most ``vae_chunk / vae_pad_to`` shapes, each compiled once."""
+    vae_pad_to: int = 8
+    """See ``compile_vae``; the padding is not counted in the step's FLOPs."""
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:
             raise ValueError(f"model.arch must be one of {ARCHS}, got {self.arch!r}")
         if self.vae_chunk < 1:
             raise ValueError(f"model.vae_chunk must be >= 1, got {self.vae_chunk}")
+        if not 1 <= self.vae_pad_to <= self.vae_chunk:
+            raise ValueError(f"model.vae_pad_to must lie in [1, model.vae_chunk={self.vae_chunk}], got {self.vae_pad_to}")
         if self.arch == "pretrained" and not (self.sd_folder and self.image_encoder):
             raise ValueError(
                 "model.arch=pretrained needs model.sd_folder (SD 1.5 in diffusers layout, for the UNet and VAE) "

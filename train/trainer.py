@@ -116,13 +116,18 @@ class Trainer:
         vae = self.components.vae.to(device=device, dtype=dtype)
         self.components.image_encoder.to(device=device, dtype=dtype)
         if self.config.model.compile_vae and device.type == "cuda":
-            # dynamic batch: target chunks, the reference and the frames showing objects differ in size
-            vae.encoder = torch.compile(vae.encoder, dynamic=True)
+            # static shapes: the calls are padded to a few batch sizes (vae_options); a dynamic-shape
+            # graph was measured no faster than eager inside the step
+            torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit,
+                                                        2 * self.config.model.vae_chunk // self.config.model.vae_pad_to)
+            vae.encoder = torch.compile(vae.encoder, dynamic=False)
 
-    def vae_options(self) -> dict:
-        """How :func:`build_inputs` calls the VAE encoder (a compiled one gets a single input shape)."""
+    def vae_options(self, counting: bool = False) -> dict:
+        """How :func:`build_inputs` calls the VAE encoder; a compiled one gets padded calls, except
+        while FLOPs are counted (``counting``: the first step, eager): padding is not useful work."""
         m = self.config.model
-        return {"vae_chunk": m.vae_chunk, "fixed_shape": m.compile_vae and self.accelerator.device.type == "cuda"}
+        pad = m.compile_vae and self.accelerator.device.type == "cuda" and not counting
+        return {"vae_chunk": m.vae_chunk, "vae_pad_to": m.vae_pad_to if pad else 0}
 
     def _build_loader(self) -> StreamLoader:
         d = self.config.data
@@ -146,7 +151,7 @@ class Trainer:
         g = self._generator()
         with record_function("conditioning"):  # named ranges for torch.profiler (bench-train --profile)
             inputs = build_inputs(batch, c.vae, c.image_encoder, self.accelerator.unwrap_model(self.model).spec, g,
-                                  **self.vae_options())
+                                  **self.vae_options(counting=self.flops_per_step is None))
         b, device = inputs.latents.shape[0], inputs.latents.device
         inputs = apply_dropout(inputs, drop_mask(b, d.reference_dropout, device, g),
                                drop_mask(b, d.image_embed_dropout, device, g))

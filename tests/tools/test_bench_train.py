@@ -34,9 +34,9 @@ def test_tiny_benchmark_applies_overrides_and_profiles_every_part_of_the_step(tm
     out = tmp_path / "report.json"
     assert run(add_and_parse(["--tiny", "--workers", "1", "--cases", "2:1", "--warmup", "1", "--steps", "2",
                               "--profile", "2", "--baseline-batch", "0", "--videos", "2", "--clip-frames", "16",
-                              "--set", "model.vae_chunk=3", "--out", str(out)])) == 0
+                              "--set", "model.vae_chunk=12", "--out", str(out)])) == 0
     (row,) = json.loads(out.read_text())["stages"]
-    assert row["stage"] == 2 and row["frames"] == 16 and row["overrides"] == ["model.vae_chunk=3"]
+    assert row["stage"] == 2 and row["frames"] == 16 and row["overrides"] == ["model.vae_chunk=12"]
     profile = row["profile"]
     assert profile["steps"] == 2 and set(profile["ranges"]) == {"conditioning", "forward", "backward", "optimizer"}
     assert all(r["host_s"] > 0 for r in profile["ranges"].values())

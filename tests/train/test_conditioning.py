@@ -53,13 +53,13 @@ def _batch(b=2, f=3, hw=32):
                     keys=[str(i) for i in range(b)], packed=False)
 
 
-def test_one_stack_matches_encoding_each_part_and_fixed_shape_pads_every_call():
+def test_one_stack_matches_encoding_each_part_and_padding_leaves_latents_unchanged():
     batch, vae, options = _batch(), counting_vae(), AA2Options()
     with torch.no_grad():
         plain = build_inputs(batch, vae, clip(), options, torch.Generator().manual_seed(0), vae_chunk=4)
         calls = list(vae.seen)
         vae.seen.clear()
-        fixed = build_inputs(batch, vae, clip(), options, torch.Generator().manual_seed(0), vae_chunk=4, fixed_shape=True)
+        fixed = build_inputs(batch, vae, clip(), options, torch.Generator().manual_seed(0), vae_chunk=4, vae_pad_to=4)
         env = encode_video(vae, batch.environment)
         ref = encode_video(vae, batch.reference.unsqueeze(2))[:, :, 0]
         objects = encode_objects(vae, batch.objects, batch.object_mask)
@@ -71,13 +71,17 @@ def test_one_stack_matches_encoding_each_part_and_fixed_shape_pads_every_call():
         torch.testing.assert_close(getattr(fixed, name), getattr(plain, name))
 
 
-def test_fixed_shape_pads_the_last_call_and_drops_the_padding():
+def test_padding_rounds_the_last_call_up_to_a_multiple_and_drops_the_padding():
     batch, vae, options = _batch(), counting_vae(), AA2Options(use_object=False)
     with torch.no_grad():
         plain = build_inputs(batch, vae, clip(), options, torch.Generator().manual_seed(0), vae_chunk=5)
         assert vae.seen == [5, 5, 4]  # 6 target + 2 reference + 6 environment = 14
-        vae.seen.clear()
-        fixed = build_inputs(batch, vae, clip(), options, torch.Generator().manual_seed(0), vae_chunk=5, fixed_shape=True)
-    assert vae.seen == [5, 5, 5] and fixed.object_latents is None
-    for name in ("latents", "ref_latents", "env_latents"):
-        torch.testing.assert_close(getattr(fixed, name), getattr(plain, name))
+        for chunk, pad_to, calls in ((5, 5, [5, 5, 5]), (6, 4, [6, 6, 4]), (6, 3, [6, 6, 3]), (4, 4, [4, 4, 4, 4]),
+                                     (6, 5, [6, 6, 5])):
+            vae.seen.clear()
+            padded = build_inputs(batch, vae, clip(), options, torch.Generator().manual_seed(0), vae_chunk=chunk,
+                                  vae_pad_to=pad_to)
+            assert vae.seen == calls, (chunk, pad_to)
+            assert padded.object_latents is None
+            for name in ("latents", "ref_latents", "env_latents"):
+                torch.testing.assert_close(getattr(padded, name), getattr(plain, name))

@@ -111,6 +111,7 @@ def test_export_loads_and_gives_the_same_output(shards, tmp_path):
           "model.image_encoder=/y"], "model.motion_module"),
         (["optim.warmup_steps=500", "max_steps=10"], "warmup_steps"),
         (["optim.lrr=1"], "optim.lrr"),
+        (["model.vae_chunk=4", "model.vae_pad_to=8"], r"model.vae_pad_to must lie in \[1, model.vae_chunk=4\]"),
     ],
 )
 def test_contradictory_config_fails_at_start(shards, tmp_path, overrides, needle):
