@@ -85,7 +85,9 @@ def build_dataset(rows: list[dict], config: PreprocessConfig) -> ray.data.Datase
 def iter_ray(rows: list[dict], config: PreprocessConfig, holder: dict | None = None):
     """Rows out of the Ray pipeline as they complete (any order); ``holder['stats']`` gets Ray's stats."""
     ds = build_dataset(rows, config)
-    for batch in ds.iter_batches(batch_size=8, batch_format="numpy"):
+    # batch_size=None: each block as it completes (a fixed batch size would hold finished rows back
+    # until that many had arrived, delaying the ledger and the shards of a long job)
+    for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
         yield from rows_from_batch(batch)
     if holder is not None:
         holder["stats"] = ds.stats()

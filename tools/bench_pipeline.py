@@ -7,7 +7,9 @@
    (``{"model": state_dict}``) and Sapiens pose and depth ``.pth`` files (``{"state_dict": ...}``),
    plus the weights YAML naming them, and runs ``run_preprocess`` on Ray with localise=oracle
    (the crawl's exact boxes: a VLM with random weights answers no usable boxes; its keyframes/s
-   is measured apart by ``aa2 bench-annotators --vlm``), segment=sam2, pose and depth=sapiens,
+   is measured apart by ``aa2 bench-annotators --vlm``) on ``--keyframes`` frames per clip, as
+   many as the VLM backends' ``num_keyframes`` (SAM2's memory attention attends to every
+   prompted frame, so more prompted frames make every tracked frame dearer), segment=sam2, pose and depth=sapiens,
    ``--actors`` annotate actors sharing the GPU.
 3. Samples the GPU's utilisation with ``nvidia-smi`` every 0.5 s; the steady-state figure is the
    mean over the middle 60% of the run (the first and last fifth, start-up and drain, left out).
@@ -97,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", default="512x912", help="video HxW")
     parser.add_argument("--sapiens", default="sapiens_1b", help="sapiens_0.3b or sapiens_1b")
     parser.add_argument("--actors", type=int, default=3, help="annotate actors sharing the GPU")
+    parser.add_argument("--keyframes", type=int, default=3,
+                        help="prompted keyframes per clip (the VLM backends' num_keyframes)")
     parser.add_argument("--sapiens-batch", type=int, default=8)
     parser.add_argument("--no-head-compile", action="store_true",
                         help="Sapiens heads eager (no per-actor compile at start-up: for short runs)")
@@ -134,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     for role in ("pose", "depth"):
         config.annotate.backend_config[role].update(batch_size=args.sapiens_batch, compile_head=not args.no_head_compile)
     config.annotate.backend_config["segment"]["threshold"] = args.sam2_threshold
+    config.annotate.backend_config["localise"] = {"keyframe_every": -(-clip_frames // args.keyframes)}
     if args.tiny:
         config.annotate.backend_config["segment"]["overrides"] = SAM2_TINY
         for role in ("segment", "pose", "depth"):
@@ -153,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     wall = summary["wall_s"]
     report = {
         "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()), "sapiens": args.sapiens, "actors": args.actors,
-        "videos": args.videos, "clip": f"{clip_frames} frames of {h}x{w} at {fps:g} fps", "render_s": round(render_s, 1),
+        "videos": args.videos, "clip": f"{clip_frames} frames of {h}x{w} at {fps:g} fps", "keyframes": args.keyframes,
+        "render_s": round(render_s, 1),
         "wall_s": wall, "clips_annotated": annotated, "clips_written": summary["clips"],
         "clips_rejected_by_reason": summary["clips_rejected_by_reason"],
         "clips_per_gpu_hour": round(annotated / wall * 3600, 1),

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.timeout(300)
 def test_tiny_pipeline_benchmark_annotates_every_clip(tmp_path):
     out = tmp_path / "report.json"
     assert main(["--tiny", "--videos", "2", "--seconds", "1.2", "--size", "64x96", "--actors", "1", "--clip-actors", "1",
-                 "--sam2-threshold=-1e9", "--work", str(tmp_path / "work"), "--out", str(out)]) == 0
+                 "--sam2-threshold=-1e9", "--keyframes", "3", "--work", str(tmp_path / "work"), "--out", str(out)]) == 0
     report = json.loads(out.read_text())
     assert report["clips_annotated"] == 4  # 2 videos of 18 frames -> two 8-frame clips each
     assert report["clips_written"] + sum(report["clips_rejected_by_reason"].values()) == 4
@@ -26,3 +26,4 @@ def test_tiny_pipeline_benchmark_annotates_every_clip(tmp_path):
     assert len(samples) == report["clips_written"]
     for sample in samples:
         assert sample.meta.annotators["segment"].startswith("sam2") and sample.meta.keypoint_format == "goliath_308"
+        assert set(sample.meta.boxes["person"]) == {"0", "3", "6"}  # 3 prompted keyframes of the 8-frame clip
