@@ -32,16 +32,19 @@ class Sam2Config:
     max_empty_fraction: float = 0.25  # more empty person frames than this: the clip is rejected
     offload_video_to_cpu: bool = False
     feature_batch: int = 8  # frames per image-encoder pass (1: the stock one frame at a time)
+    feature_cache: int = 64  # frames whose image features stay cached (prompts on several keyframes revisit them)
     compile: bool = False  # sam2's vos_optimized compilation (CUDA only; the first clip compiles; not yet timed)
     num_gpus: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.chunk < 2 or not 0 <= self.max_empty_fraction <= 1 or self.min_pixels < 1 or self.feature_batch < 1:
-            raise ValueError("chunk >= 2, 0 <= max_empty_fraction <= 1, min_pixels >= 1 and feature_batch >= 1 are required")
+        if (self.chunk < 2 or not 0 <= self.max_empty_fraction <= 1 or self.min_pixels < 1 or self.feature_batch < 1
+                or self.feature_cache < 1):
+            raise ValueError("chunk >= 2, 0 <= max_empty_fraction <= 1, min_pixels >= 1, feature_batch >= 1 and "
+                             "feature_cache >= 1 are required")
 
 
 def build_predictor(config: str, checkpoint: str | None, device, overrides=(), feature_batch: int = 8,
-                    compile: bool = False):
+                    compile: bool = False, feature_cache: int = 64):
     """Our in-memory-frames video predictor (compiled as sam2's ``vos_optimized`` if asked)."""
     import torch
     from sam2.build_sam import build_sam2_video_predictor
@@ -54,6 +57,7 @@ def build_predictor(config: str, checkpoint: str | None, device, overrides=(), f
     predictor = build_sam2_video_predictor(config, checkpoint, device=device, hydra_overrides_extra=extra)
     predictor.fill_hole_area = 0  # hole filling needs sam2's optional CUDA extension
     predictor.feature_batch = feature_batch
+    predictor.feature_cache = feature_cache
     return predictor
 
 
@@ -72,7 +76,7 @@ class Sam2Segmenter(Annotator):
         device = resolve_device(self.config.device)
         before = memory_mark(device)
         self.predictor = build_predictor(self.config.config, str(self.checkpoint), device, self.config.overrides,
-                                         self.config.feature_batch, self.config.compile)
+                                         self.config.feature_batch, self.config.compile, self.config.feature_cache)
         log_setup_memory(f"sam2 ({self.config.config})", device, before)
 
     def __call__(self, clips: list[Clip], localisations: list[Localisation], **_) -> list[Segmentation | AnnotationError]:

@@ -6,10 +6,14 @@ again (JPEG: lossy and ~3 ms a frame each way; mp4: an x264 encode). This subcla
 same inference state straight from a uint8 tensor: frames go to the device once, are resized to
 the model's square input there and normalised as ``sam2.utils.misc.load_video_frames`` does.
 
-The stock predictor runs the image encoder on one frame at a time as propagation reaches it.
-Here a miss encodes ``feature_batch`` frames at once, ahead in the direction of travel (the
-batch is padded to a fixed size, so a compiled encoder sees one shape), and keeps them until
-propagation moves past them. Prompts, memory and propagation are the stock predictor's.
+The stock predictor runs the image encoder on one frame at a time as propagation reaches it,
+and keeps only the last frame's features. Here a miss encodes a window of ``feature_batch``
+frames at once, ahead in the direction of travel (shifted to lie inside the clip, so every pass
+encodes that many real frames and a compiled encoder sees one shape), and the features of the
+last ``feature_cache`` frames stay cached. Prompts on several keyframes jump between distant
+frames (each prompt, then again when propagation starts from the prompted frames); with a cache
+of one window, every jump re-encoded a window. Prompts, memory and propagation are the stock
+predictor's.
 ``FramesVideoPredictorVOS`` is the same on top of sam2's ``SAM2VideoPredictorVOS``, which
 compiles the memory encoder, memory attention and SAM heads (``vos_optimized`` in sam2).
 """
@@ -39,14 +43,16 @@ def frames_to_model_input(frames: torch.Tensor, image_size: int, device: torch.d
 
 
 def feature_window(frame_idx: int, num_frames: int, size: int, backward: bool) -> list[int]:
-    """The frames to encode on a miss at ``frame_idx``: up to ``size``, in the direction of travel."""
-    if backward:
-        return list(range(max(0, frame_idx - size + 1), frame_idx + 1))
-    return list(range(frame_idx, min(num_frames, frame_idx + size)))
+    """The frames to encode on a miss at ``frame_idx``: ``size`` of them (fewer only in a shorter
+    clip), from ``frame_idx`` on in the direction of travel, shifted back inside the clip at its ends."""
+    size = min(size, num_frames)
+    start = max(0, frame_idx - size + 1) if backward else min(frame_idx, num_frames - size)
+    return list(range(start, start + size))
 
 
 class FramesMixin:
     feature_batch: int = 8  # frames per image-encoder pass; 1 restores the stock behaviour
+    feature_cache: int = 64  # frames whose features stay cached (with feature_batch > 1); ~17 MB a frame for B+/L
 
     @torch.inference_mode()
     def init_state_from_frames(self, frames: torch.Tensor, offload_video_to_cpu: bool = False) -> dict:
@@ -85,16 +91,24 @@ class FramesMixin:
         return super()._get_image_feature(inference_state, frame_idx, batch_size)
 
     def _encode_window(self, state: dict, frame_idx: int) -> None:
-        """Encode a window of frames in one pass; it replaces the frames cached before."""
+        """Encode a window of frames in one pass and cache them; the oldest cached frames beyond
+        ``feature_cache`` (at least one window) are dropped."""
         last = state.get("last_feature_frame")
         window = feature_window(frame_idx, state["num_frames"], self.feature_batch, last is not None and frame_idx < last)
-        index = window + [window[-1]] * (self.feature_batch - len(window))  # pad: one input shape
+        index = window + [window[-1]] * (self.feature_batch - len(window))  # pad a short clip: one input shape
         images = state["images"][index].to(state["device"]).float()
         out = self.forward_image(images)
-        state["cached_features"] = {
-            f: (images[i : i + 1], {key: [level[i : i + 1] for level in out[key]] for key in ("backbone_fpn", "vision_pos_enc")})
-            for i, f in enumerate(window)
-        }
+        # The positional encodings depend on the input size only: one copy serves every frame
+        # (per frame they would be ~10x the features' bytes and keep the whole batch alive).
+        pos = [level[:1].clone() for level in out["vision_pos_enc"]]
+        cache = state["cached_features"]
+        for i, f in enumerate(window):
+            cache.pop(f, None)  # re-inserted: now among the newest
+            # the image is returned to callers that ignore it: a view of the clip, no copy
+            cache[f] = (state["images"][f : f + 1], {"backbone_fpn": [level[i : i + 1] for level in out["backbone_fpn"]],
+                                                     "vision_pos_enc": pos})
+        while len(cache) > max(self.feature_cache, len(window)):
+            del cache[next(iter(cache))]
 
 
 class FramesVideoPredictor(FramesMixin, SAM2VideoPredictor):

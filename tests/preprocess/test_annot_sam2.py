@@ -119,9 +119,11 @@ def test_feature_window_follows_the_direction_of_travel():
     from preprocess.models.sam2_frames import feature_window
 
     assert feature_window(3, 10, 4, backward=False) == [3, 4, 5, 6]
-    assert feature_window(8, 10, 4, backward=False) == [8, 9]
     assert feature_window(5, 10, 4, backward=True) == [2, 3, 4, 5]
-    assert feature_window(1, 10, 4, backward=True) == [0, 1]
+    # at the clip's ends the window shifts back inside: every pass encodes that many real frames
+    assert feature_window(8, 10, 4, backward=False) == [6, 7, 8, 9]
+    assert feature_window(1, 10, 4, backward=True) == [0, 1, 2, 3]
+    assert feature_window(1, 3, 4, backward=False) == [0, 1, 2]  # a clip shorter than a window
 
 
 def test_batched_image_features_give_the_masks_of_frame_by_frame_encoding(checkpoint):
@@ -142,6 +144,26 @@ def test_batched_image_features_give_the_masks_of_frame_by_frame_encoding(checkp
     assert passes[1] >= 9 and passes[4] <= 5  # whole frames per pass: 1 vs up to 4 (padded to 4)
     assert masks[1].shape == (9, 2, 48, 64)
     assert (masks[1] == masks[4]).mean() > 0.999
+
+
+def test_feature_cache_encodes_each_frame_about_once_with_prompts_on_several_keyframes(checkpoint):
+    from preprocess.models.sam2_track import track_clip
+
+    clip = make_clip(t=24)
+    box = (16.0, 12.0, 32.0, 37.0)
+    prompts = {0: {f: box for f in (0, 8, 16, 23)}, 1: {f: (40.0, 30.0, 50.0, 40.0) for f in (0, 12, 23)}}
+    predictor = _backend(checkpoint).predictor
+    predictor.feature_batch = 4
+    encoded = []
+    encode = predictor.forward_image
+    predictor.forward_image = lambda images: encoded.append(len(images)) or encode(images)
+    masks, frames = {}, {}
+    for cache in (4, 24):  # one window: every jump between keyframes re-encodes one
+        predictor.feature_cache, encoded[:] = cache, []
+        masks[cache] = track_clip(predictor, clip.frames, prompts, chunk=64, threshold=0.0)
+        frames[cache] = sum(encoded)
+    assert frames[24] <= 24 + 2 * 4 < frames[4]  # each frame about once (a window may be encoded twice at turns)
+    assert (masks[4] == masks[24]).all()  # caching changes the work, not the masks
 
 
 def test_compile_is_for_cuda_only(checkpoint):
