@@ -80,8 +80,10 @@ class Trainer:
         self.lr_scheduler = self._build_lr_scheduler()
         self.model, self.optimizer, self.lr_scheduler = self.accelerator.prepare(
             self.components.model, self.optimizer, self.lr_scheduler)
-        self._place_frozen()
-        # FLOPs are counted on the eager model (the counter does not see inside compiled graphs).
+        # FLOPs are counted on the eager model and encoder (the counter does not see inside compiled
+        # graphs, and a compiled module first called under it may not compile at all); the compiled
+        # ones take over after that first step.
+        self.compiled_encoder = self._place_frozen()
         self.compiled = torch.compile(self.model) if config.model.compile else None
         self.loader = self._build_loader()
         self.ema = EMAModel(self.params, decay=config.ema.decay, update_after_step=config.ema.update_after_step,
@@ -111,16 +113,17 @@ class Trainer:
         return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.config.mixed_precision, torch.float32) \
             if on_gpu else torch.float32
 
-    def _place_frozen(self) -> None:
+    def _place_frozen(self) -> torch.nn.Module | None:
+        """Frozen models to the device in the frozen dtype; the compiled VAE encoder, if asked for."""
         dtype, device = self._frozen_dtype(), self.accelerator.device
         vae = self.components.vae.to(device=device, dtype=dtype)
         self.components.image_encoder.to(device=device, dtype=dtype)
-        if self.config.model.compile_vae and device.type == "cuda":
-            # static shapes: the calls are padded to a few batch sizes (vae_options); a dynamic-shape
-            # graph was measured no faster than eager inside the step
-            torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit,
-                                                        2 * self.config.model.vae_chunk // self.config.model.vae_pad_to)
-            vae.encoder = torch.compile(vae.encoder, dynamic=False)
+        if not (self.config.model.compile_vae and device.type == "cuda"):
+            return None
+        # static shapes: the calls are padded to a few batch sizes (vae_options)
+        torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit,
+                                                    2 * self.config.model.vae_chunk // self.config.model.vae_pad_to)
+        return torch.compile(vae.encoder, dynamic=False)
 
     def vae_options(self, counting: bool = False) -> dict:
         """How :func:`build_inputs` calls the VAE encoder; a compiled one gets padded calls, except
@@ -175,6 +178,8 @@ class Trainer:
             if self.flops_per_step is None:
                 loss, flops = count_flops(lambda: self._backward(batch))
                 self.flops_per_step = flops * self.config.optim.grad_accum
+                if self.compiled_encoder is not None:
+                    self.components.vae.encoder = self.compiled_encoder
             else:
                 loss = self._backward(batch)
             self.state.micro += 1
