@@ -32,7 +32,8 @@ class RunStats:
         self.stage_seconds: Counter = Counter()
         self.stage_items: Counter = Counter()
         self.annotate_parts: Counter = Counter()
-        self.annotated_at: list[float] = []  # driver clock when each annotated clip arrived
+        self.annotated = 0  # clips that ran the annotate stage
+        self.first_annotated = self.last_annotated = 0.0  # driver clock when the first and last of them arrived
 
     def row(self, row: dict) -> None:
         for stage in STAGE_UNITS:
@@ -41,7 +42,9 @@ class RunStats:
                 self.stage_seconds[stage] += seconds
                 self.stage_items[stage] += 1
         if row["t_annotate"] > 0:
-            self.annotated_at.append(time.monotonic())
+            self.last_annotated = time.monotonic()
+            self.first_annotated = self.first_annotated if self.annotated else self.last_annotated
+            self.annotated += 1
         if row.get("t_annotate_parts"):
             self.annotate_parts.update(json.loads(row["t_annotate_parts"]))
         if row["clip_count"] > 0 and row["status"] != OK:
@@ -62,14 +65,13 @@ class RunStats:
         rate = done / minutes
         eta = (self.total - done) / rate if rate > 0 else float("inf")
         return (f"videos {done}/{self.total} | clips {self.clips_ok} ({self.clips_ok / minutes:.1f}/min) | "
-                f"annotated {len(self.annotated_at)} | ETA {eta:.1f} min")
+                f"annotated {self.annotated} | ETA {eta:.1f} min")
 
     def steady_rate_per_hour(self) -> float | None:
         """Annotated clips per hour between the first and last arrival (None below 3 clips)."""
-        times = self.annotated_at
-        if len(times) < 3 or times[-1] <= times[0]:
+        if self.annotated < 3 or self.last_annotated <= self.first_annotated:
             return None
-        return (len(times) - 1) / (times[-1] - times[0]) * 3600
+        return (self.annotated - 1) / (self.last_annotated - self.first_annotated) * 3600
 
     def summary(self, **extra) -> dict:
         wall = time.monotonic() - self.start
@@ -96,6 +98,7 @@ class RunStats:
             "wall_s": round(wall, 3), "clips_per_min": round(self.clips_ok / wall * 60, 2) if wall else 0.0,
             "stages": stages,
             "annotated_clips_per_hour_steady": None if (r := self.steady_rate_per_hour()) is None else round(r, 1),
-            "annotated_at_s": [round(self.annotated_at[i] - self.start, 3) for i in (0, -1)] if self.annotated_at else None,
+            "annotated_at_s": [round(t - self.start, 3) for t in (self.first_annotated, self.last_annotated)]
+            if self.annotated else None,
             "annotate_seconds_by_part": {k: round(v, 3) for k, v in self.annotate_parts.items()}, **extra,
         }

@@ -12,9 +12,7 @@ tracks and the manual boxes override are those of the VLM backend.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from .base import require_file
 from .grounding import DetectorLocaliser
 
 FETCH = ("a transformers-native Florence-2 folder (e.g. florence-community/Florence-2-large from https://huggingface.co; "
@@ -53,26 +51,18 @@ class FlorenceLocaliser(DetectorLocaliser):
     def __init__(self, **config):
         from preprocess.models.florence import check_native_format
 
-        self.config = FlorenceConfig(**config)
-        folder = require_file(self.config.model, "Florence-2 weights", FETCH)
-        require_file(Path(folder) / "config.json", "Florence-2 config", FETCH)
+        folder = self._open(FlorenceConfig(**config), "Florence-2", FETCH)
         check_native_format(folder, FETCH)
-        self._load_manual(self.config.manual_boxes)
-        self.num_gpus = self.config.num_gpus
-        self.detector = None
 
     def setup(self) -> None:
-        from preprocess.models.device import log_setup_memory, memory_mark, resolve_device, resolve_dtype
         from preprocess.models.florence import FlorenceDetector
 
-        device = resolve_device(self.config.device)
-        before = memory_mark(device)
         c = self.config
-        self.detector = FlorenceDetector(c.model, device, resolve_dtype(c.dtype), c.max_new_tokens, c.num_beams)
-        log_setup_memory(f"florence2 ({Path(c.model).name})", device, before)
+        self.model = self._on_device("florence2", lambda device, dtype: FlorenceDetector(
+            c.model, device, dtype, c.max_new_tokens, c.num_beams))
 
     def detect(self, images: list) -> list[list]:
-        return self.detector.detect(images)
+        return self.model.detect(images)
 
     def keep(self, label: str) -> bool:
         return label not in self.config.ignore_labels and label.removeprefix("human ") not in self.config.ignore_labels

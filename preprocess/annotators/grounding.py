@@ -9,12 +9,11 @@ Keyframes, label tracks and the manual boxes override are those of the VLM backe
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from .base import AnnotationError, Annotator, Clip, Localisation, require_file
-from .vlm import ManualOverride, keyframes, tracks_from_keyframes
+from .base import AnnotationError, Clip, Localisation
+from .vlm import KeyframeLocaliser, tracks_from_keyframes
 
 FETCH = "a Grounding DINO model folder (e.g. IDEA-Research/grounding-dino-base from https://huggingface.co)"
 DEFAULT_LABELS = ["person", "ball", "bag", "box", "cup", "bottle", "phone", "umbrella", "chair", "bicycle",
@@ -44,11 +43,11 @@ class GroundingConfig:
             raise ValueError("num_keyframes and batch_size must be >= 1")
 
 
-class DetectorLocaliser(ManualOverride, Annotator, ABC):
-    """A detector on keyframes, batched across clips, plus the contact rule; subclasses detect.
+class DetectorLocaliser(KeyframeLocaliser):
+    """A detector on keyframes plus the contact rule; subclasses detect.
 
-    Needs ``self.config`` with num_keyframes, batch_size, contact_margin and min_inside, and
-    ``self.detector`` built by ``setup()``.
+    Needs ``self.config`` with contact_margin and min_inside besides what
+    :class:`~preprocess.annotators.vlm.KeyframeLocaliser` needs.
     """
 
     @abstractmethod
@@ -59,23 +58,10 @@ class DetectorLocaliser(ManualOverride, Annotator, ABC):
         """Whether a detection of this label may count as an interacting object."""
         return True
 
-    def __call__(self, clips: list[Clip]) -> list[Localisation | AnnotationError]:
-        results: list = [self._manual(c) for c in clips]
-        pending = [(i, f) for i, c in enumerate(clips) if results[i] is None for f in keyframes(c.num_frames, self.config.num_keyframes)]
-        if pending and self.detector is None:
-            self.setup()
-        found = []
-        for s in range(0, len(pending), self.config.batch_size):
-            batch = pending[s : s + self.config.batch_size]
-            found += self.detect([clips[i].frames[f] for i, f in batch])
-        per_clip: dict[int, dict[int, list]] = {}
-        for (i, f), detections in zip(pending, found):
-            per_clip.setdefault(i, {})[f] = detections
-        for i, frames in per_clip.items():
-            results[i] = self._localise(frames)
-        return results
+    def infer(self, images: list) -> list[list]:
+        return self.detect(images)
 
-    def _localise(self, frames: dict[int, list]) -> Localisation | AnnotationError:
+    def _localise(self, clip: Clip, frames: dict[int, list]) -> Localisation | AnnotationError:
         from preprocess.models.boxes import touches
         from preprocess.models.vlm_parse import split_person
 
@@ -96,22 +82,14 @@ class GroundingDinoLocaliser(DetectorLocaliser):
     role, name, version = "localise", "grounding_dino", "1"
 
     def __init__(self, **config):
-        self.config = GroundingConfig(**config)
-        folder = require_file(self.config.model, "Grounding DINO weights", FETCH)
-        require_file(Path(folder) / "config.json", "Grounding DINO config", FETCH)
-        self._load_manual(self.config.manual_boxes)
-        self.num_gpus = self.config.num_gpus
-        self.detector = None
+        self._open(GroundingConfig(**config), "Grounding DINO", FETCH)
 
     def setup(self) -> None:
-        from preprocess.models.device import log_setup_memory, memory_mark, resolve_device, resolve_dtype
         from preprocess.models.grounding import GroundingDetector
 
-        device = resolve_device(self.config.device)
-        before = memory_mark(device)
         c = self.config
-        self.detector = GroundingDetector(c.model, device, resolve_dtype(c.dtype), c.box_threshold, c.text_threshold)
-        log_setup_memory(f"grounding_dino ({Path(c.model).name})", device, before)
+        self.model = self._on_device("grounding_dino", lambda device, dtype: GroundingDetector(
+            c.model, device, dtype, c.box_threshold, c.text_threshold))
 
     def detect(self, images: list) -> list[list]:
-        return self.detector.detect(images, self.config.labels)
+        return self.model.detect(images, self.config.labels)

@@ -8,6 +8,7 @@ clip. All keyframes of all clips in a call go to the model as one batch. A manua
 from __future__ import annotations
 
 import logging
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,42 +95,75 @@ class ManualLocaliser(ManualOverride, Annotator):
         return [self._manual(c) or AnnotationError("no_manual_boxes", f"no boxes for {c.video_id} in this span") for c in clips]
 
 
-class VlmLocaliser(ManualOverride, Annotator):
-    role, name, version = "localise", "vlm", "1"
+class KeyframeLocaliser(ManualOverride, Annotator, ABC):
+    """A model from a local folder asked about evenly spaced keyframes, batched across the clips
+    of a call; the manual boxes file wins where it covers a clip. Subclasses set ``self.config``
+    (with model, device, dtype, num_gpus, manual_boxes, num_keyframes, batch_size) through
+    :meth:`_open`, build the model in ``setup()`` through :meth:`_on_device`, and implement
+    :meth:`infer` (a result per keyframe) and ``_localise(clip, results by keyframe)``."""
 
-    def __init__(self, **config):
-        self.config = VlmConfig(**config)
-        folder = require_file(self.config.model, f"{self.config.family} weights", FETCH[self.config.family])
-        require_file(Path(folder) / "config.json", f"{self.config.family} config", FETCH[self.config.family])
-        self._load_manual(self.config.manual_boxes)
-        self.num_gpus = self.config.num_gpus
-        self.vlm = None
+    model = None
 
-    def setup(self) -> None:
+    def _open(self, config, what: str, fetch: str) -> str:
+        """Check the weights folder (and its config.json) before any video is read."""
+        self.config = config
+        folder = require_file(config.model, f"{what} weights", fetch)
+        require_file(Path(folder) / "config.json", f"{what} config", fetch)
+        self._load_manual(config.manual_boxes)
+        self.num_gpus = config.num_gpus
+        return folder
+
+    def _on_device(self, name: str, build):
+        """``build(device, dtype)`` on the configured device, its GPU memory logged once."""
         from preprocess.models.device import log_setup_memory, memory_mark, resolve_device, resolve_dtype
-        from preprocess.models.vlm import GroundingVLM
 
         device = resolve_device(self.config.device)
         before = memory_mark(device)
-        c = self.config
-        self.vlm = GroundingVLM(c.model, c.family, device, resolve_dtype(c.dtype), c.max_new_tokens, c.max_pixels)
-        log_setup_memory(f"vlm {c.family} ({Path(c.model).name})", device, before)
+        model = build(device, resolve_dtype(self.config.dtype))
+        log_setup_memory(f"{name} ({Path(self.config.model).name})", device, before)
+        return model
+
+    @abstractmethod
+    def infer(self, images: list) -> list:
+        """The model's result for each keyframe image."""
+
+    @abstractmethod
+    def _localise(self, clip: Clip, results: dict[int, object]) -> Localisation | AnnotationError:
+        """One clip's localisation from the model's results by keyframe."""
 
     def __call__(self, clips: list[Clip]) -> list[Localisation | AnnotationError]:
         results: list = [self._manual(c) for c in clips]
         pending = [(i, f) for i, c in enumerate(clips) if results[i] is None for f in keyframes(c.num_frames, self.config.num_keyframes)]
-        if pending and self.vlm is None:
+        if pending and self.model is None:
             self.setup()
-        answers = []
+        found = []
         for s in range(0, len(pending), self.config.batch_size):
             batch = pending[s : s + self.config.batch_size]
-            answers += self.vlm.ask([clips[i].frames[f] for i, f in batch])
+            found += self.infer([clips[i].frames[f] for i, f in batch])
         per_clip: dict[int, dict[int, object]] = {}
-        for (i, f), answer in zip(pending, answers):
-            per_clip.setdefault(i, {})[f] = answer
+        for (i, f), result in zip(pending, found):
+            per_clip.setdefault(i, {})[f] = result
         for i, frames in per_clip.items():
             results[i] = self._localise(clips[i], frames)
         return results
+
+
+class VlmLocaliser(KeyframeLocaliser):
+    role, name, version = "localise", "vlm", "1"
+
+    def __init__(self, **config):
+        c = VlmConfig(**config)
+        self._open(c, c.family, FETCH[c.family])
+
+    def setup(self) -> None:
+        from preprocess.models.vlm import GroundingVLM
+
+        c = self.config
+        self.model = self._on_device(f"vlm {c.family}", lambda device, dtype: GroundingVLM(
+            c.model, c.family, device, dtype, c.max_new_tokens, c.max_pixels))
+
+    def infer(self, images: list) -> list:
+        return self.model.ask(images)
 
     def _localise(self, clip: Clip, answers: dict) -> Localisation | AnnotationError:
         from preprocess.models.vlm_parse import parse_grounding, split_person

@@ -52,7 +52,7 @@ def feature_window(frame_idx: int, num_frames: int, size: int, backward: bool) -
 
 class FramesMixin:
     feature_batch: int = 8  # frames per image-encoder pass; 1 restores the stock behaviour
-    feature_cache: int = 64  # frames whose features stay cached (with feature_batch > 1); ~17 MB a frame for B+/L
+    feature_cache: int = 64  # frames whose features stay cached (with feature_batch > 1); 4.2 M values a frame for B+/L
 
     @torch.inference_mode()
     def init_state_from_frames(self, frames: torch.Tensor, offload_video_to_cpu: bool = False) -> dict:
@@ -99,7 +99,7 @@ class FramesMixin:
         images = state["images"][index].to(state["device"]).float()
         out = self.forward_image(images)
         # The positional encodings depend on the input size only: one copy serves every frame
-        # (per frame they would be ~10x the features' bytes and keep the whole batch alive).
+        # (per frame they would hold 5x the features' values and keep the whole batch alive).
         pos = [level[:1].clone() for level in out["vision_pos_enc"]]
         cache = state["cached_features"]
         for i, f in enumerate(window):

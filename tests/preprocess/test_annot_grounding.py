@@ -58,8 +58,8 @@ def test_touches(obj, expected):
 def test_only_objects_touching_the_person_are_kept(folder):
     backend = build_annotator("localise", "grounding_dino", dict(model=str(folder), labels=["ball", "cup"], device="cpu"))
     assert backend.config.labels == ["person", "ball", "cup"]
-    loc = backend._localise({0: [Detection("person", (10, 10, 30, 45)), Detection("ball", (28, 30, 36, 38)),
-                                 Detection("cup", (50, 2, 60, 12))], 3: [Detection("ball", (0, 0, 5, 5))]})
+    loc = backend._localise(None, {0: [Detection("person", (10, 10, 30, 45)), Detection("ball", (28, 30, 36, 38)),
+                                       Detection("cup", (50, 2, 60, 12))], 3: [Detection("ball", (0, 0, 5, 5))]})
     assert isinstance(loc, Localisation) and list(loc.person) == [0]
     assert [(o.label, sorted(o.boxes)) for o in loc.objects] == [("ball", [0])]
 
