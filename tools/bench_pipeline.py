@@ -107,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sam2-threshold", type=float, default=0.0,
                         help="mask-logit threshold; random weights need a low one to leave masks for Sapiens")
     parser.add_argument("--clip-actors", type=int, default=6, help="clip-cutting actors (CPU)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="preprocess config override applied last (e.g. annotate.num_cpus=2); repeatable")
     parser.add_argument("--work", type=Path, help="working folder (default: a temporary one)")
     parser.add_argument("--tiny", action="store_true", help="toy models and sizes on the CPU (checks the script)")
     parser.add_argument("--out", type=Path)
@@ -132,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         "annotate.localise=oracle", "annotate.segment=sam2", "annotate.pose=sapiens", "annotate.depth=sapiens",
         f"annotate.num_gpus={gpu / args.actors}", f"annotate.concurrency={args.actors}", "annotate.batch_size=1",
         f"clips.clip_frames={clip_frames}", f"clips.min_frames={clip_frames}", "clips.short_side=null",
-        f"clips.concurrency={args.clip_actors}",
+        f"clips.concurrency={args.clip_actors}", *args.set,
     ]
     config = with_weights(apply_overrides(PreprocessConfig(), overrides), str(weights))
     for role in ("pose", "depth"):
@@ -159,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()), "sapiens": args.sapiens, "actors": args.actors,
         "videos": args.videos, "clip": f"{clip_frames} frames of {h}x{w} at {fps:g} fps", "keyframes": args.keyframes,
+        "overrides": args.set,
         "render_s": round(render_s, 1),
         "wall_s": wall, "clips_annotated": annotated, "clips_written": summary["clips"],
         "clips_rejected_by_reason": summary["clips_rejected_by_reason"],
