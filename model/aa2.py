@@ -52,6 +52,9 @@ class AA2Model(ModelMixin, ConfigMixin):
     """The Animate Anyone 2 denoiser. Config: 2D UNet layout, motion adapter layout, AA2Options."""
 
     _supports_gradient_checkpointing = True
+    # Regional compilation (diffusers' ``compile_repeated_blocks``): the blocks that repeat through
+    # both UNets. Instances that see the same input shapes share one compiled graph.
+    _repeated_blocks = ["Transformer2DModel", "AnimateDiffTransformer3D", "ResnetBlock2D"]
 
     @register_to_config
     def __init__(self, unet: dict, motion: dict | None = None, options: dict | None = None) -> None:
@@ -92,7 +95,8 @@ class AA2Model(ModelMixin, ConfigMixin):
 
     def _install_processors(self) -> None:
         scope = self.spec.reference_fusion
-        install_reference_writers(self.reference_unet, fused_layers(self.reference_unet, scope))
+        self.reference_layers = fused_layers(self.reference_unet, scope)
+        install_reference_writers(self.reference_unet, self.reference_layers)
         blends = {layer: self.object_blend[blend_key(layer)]
                   for layer in fused_layers(self.denoising_unet, scope)
                   if is_decoder_layer(layer) and blend_key(layer) in self.object_blend}
@@ -131,7 +135,7 @@ class AA2Model(ModelMixin, ConfigMixin):
         """One ReferenceNet pass at t = 0; its output is unused, its attn1 inputs fill the bank."""
         if ref_latents is None:
             return None
-        bank = ReferenceBank()
+        bank = ReferenceBank(self.reference_layers)
         self.reference_unet(ref_latents, torch.zeros_like(timesteps), encoder_hidden_states=image_embeds,
                             cross_attention_kwargs={"reference_bank": bank}, return_dict=False)
         return bank

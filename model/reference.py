@@ -20,25 +20,32 @@ DECODER_PREFIXES = ("mid_block.", "up_blocks.")
 
 
 class ReferenceBank:
-    """Self-attention inputs of one ReferenceNet pass, by layer name ([B, tokens, channels])."""
+    """Self-attention inputs of one ReferenceNet pass, by layer name ([B, tokens, channels]).
 
-    def __init__(self) -> None:
-        self._tokens: dict[str, torch.Tensor] = {}
+    Given the layers that will write, the bank starts with an empty slot for each: its size then
+    stays the same while the ReferenceNet fills it, so blocks compiled with ``torch.compile``
+    (whose guards check the size of a dict they write to) compile once rather than once per layer.
+    """
+
+    def __init__(self, layers: Iterable[str] = ()) -> None:
+        self._tokens: dict[str, torch.Tensor | None] = dict.fromkeys(layers)
 
     def write(self, layer: str, tokens: torch.Tensor) -> None:
         self._tokens[layer] = tokens
 
     def read(self, layer: str) -> torch.Tensor:
-        if layer not in self._tokens:
+        tokens = self._tokens.get(layer)
+        if tokens is None:
             raise KeyError(f"reference bank holds no tokens for {layer}: the ReferenceNet did not write it")
-        return self._tokens[layer]
+        return tokens
 
     def layers(self) -> list[str]:
-        return list(self._tokens)
+        """Layers written so far."""
+        return [layer for layer, tokens in self._tokens.items() if tokens is not None]
 
 
 def spatial_self_attention_layers(unet: torch.nn.Module) -> list[str]:
-    """Names of the spatial attn1 layers (motion-module attention excluded), in execution order."""
+    """Names of the spatial attn1 layers (motion-module attention excluded), in module order."""
     names = [k.removesuffix(".processor") for k in unet.attn_processors]
     return [n for n in names if n.endswith("attn1") and ".attentions." in n]
 

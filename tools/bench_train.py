@@ -141,7 +141,7 @@ def measure_stage(stage: int, batch_size: int, compile: bool, args: argparse.Nam
     with tempfile.TemporaryDirectory() as out:
         trainer = Trainer(stage_config(stage, args, shards, Path(out), batch_size, compile))
         device = trainer.accelerator.device
-        meter, steps = StepMeter(), 0
+        meter, steps, last = StepMeter(), 0, time.perf_counter()
         for batch in trainer.loader:
             meter.data_ready()
             trainer.train_step(batch)
@@ -149,6 +149,10 @@ def measure_stage(stage: int, batch_size: int, compile: bool, args: argparse.Nam
                 torch.cuda.synchronize()
             meter.step_done(len(batch), len(batch) * batch.num_frames)
             steps += 1
+            if steps <= args.warmup:  # the first steps count FLOPs and compile: say how long they take
+                log.info("stage %d, batch %d: warm-up step %d took %.1f s", stage, batch_size, steps,
+                         time.perf_counter() - last)
+            last = time.perf_counter()
             if steps == args.warmup:
                 meter.reset()
                 if device.type == "cuda":

@@ -16,6 +16,7 @@ from .diffusion import DiffusionConfig
 
 ARCHS = ("tiny", "sd15", "pretrained")
 PRECISIONS = ("no", "fp16", "bf16")
+COMPILE_SCOPES = ("blocks", "model")
 
 
 @dataclass
@@ -35,7 +36,15 @@ class ModelConfig:
     """``AA2Options`` overrides (ablations): reference_fusion, use_environment, use_depth, use_object."""
     gradient_checkpointing: bool = False
     compile: bool = False
-    """``torch.compile`` the AA2 model (the first steps are slow while it compiles)."""
+    """``torch.compile`` the AA2 model after the first step (which counts FLOPs eagerly); the next
+    steps are slow while it compiles. See ``compile_scope``."""
+    compile_scope: str = "blocks"
+    """``blocks``: regional compilation, the attention and ResNet blocks that repeat through both
+    UNets compiled one by one (``AA2Model.compile_repeated_blocks``), blocks of equal shapes
+    sharing code; ``model``: the whole model as one ``torch.compile`` (longer to compile)."""
+    compile_backend: str = "inductor"
+    """``torch.compile`` backend of the model (``aot_eager`` traces without generating kernels: a
+    quick check that the model compiles)."""
     vae_chunk: int = 16
     """Images per VAE encoder call; a step's images (target, reference, environment, objects) are one stack."""
     compile_vae: bool = False
@@ -50,6 +59,8 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:
             raise ValueError(f"model.arch must be one of {ARCHS}, got {self.arch!r}")
+        if self.compile_scope not in COMPILE_SCOPES:
+            raise ValueError(f"model.compile_scope must be one of {COMPILE_SCOPES}, got {self.compile_scope!r}")
         if self.vae_chunk < 1:
             raise ValueError(f"model.vae_chunk must be >= 1, got {self.vae_chunk}")
         if not 1 <= self.vae_pad_to <= self.vae_chunk:

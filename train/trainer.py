@@ -38,6 +38,7 @@ from .metrics import StepMeter, count_flops, peak_memory_gib, peak_tflops
 from .preview import generate, write_preview
 
 log = logging.getLogger(__name__)
+BLOCK_GRAPHS = 64  # compiled graphs kept per block class (one per input shape, grad mode, processor)
 
 
 class TrainState:
@@ -84,7 +85,8 @@ class Trainer:
         # graphs, and a compiled module first called under it may not compile at all); the compiled
         # ones take over after that first step.
         self.compiled_encoder = self._place_frozen()
-        self.compiled = torch.compile(self.model) if config.model.compile else None
+        whole = config.model.compile and config.model.compile_scope == "model"
+        self.compiled = torch.compile(self.model, backend=config.model.compile_backend) if whole else None
         self.loader = self._build_loader()
         self.ema = EMAModel(self.params, decay=config.ema.decay, update_after_step=config.ema.update_after_step,
                             foreach=True) if config.ema.enabled else None
@@ -178,8 +180,7 @@ class Trainer:
             if self.flops_per_step is None:
                 loss, flops = count_flops(lambda: self._backward(batch))
                 self.flops_per_step = flops * self.config.optim.grad_accum
-                if self.compiled_encoder is not None:
-                    self.components.vae.encoder = self.compiled_encoder
+                self._compile_after_counting()
             else:
                 loss = self._backward(batch)
             self.state.micro += 1
@@ -193,6 +194,16 @@ class Trainer:
                     self.ema.step(self.params)
         out["loss"] = float(loss)
         return out
+
+    def _compile_after_counting(self) -> None:
+        """Swap in the compiled VAE encoder; compile the model's repeated blocks in place."""
+        if self.compiled_encoder is not None:
+            self.components.vae.encoder = self.compiled_encoder
+        if self.config.model.compile and self.config.model.compile_scope == "blocks":
+            # static shapes: each block sees a few (ReferenceNet, DenoisingNet, validation), one graph each
+            torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, BLOCK_GRAPHS)
+            self.accelerator.unwrap_model(self.model).compile_repeated_blocks(
+                dynamic=False, backend=self.config.model.compile_backend)
 
     def _backward(self, batch) -> torch.Tensor:
         loss = self.compute_loss(batch)

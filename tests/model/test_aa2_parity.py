@@ -9,6 +9,7 @@ from diffusers import UNetMotionModel
 from model import AA2Options, aa2_from_unet
 from model.configs import tiny_options
 from model.pose import frames_to_batch
+from model.reference import ReferenceBank
 
 from .conftest import BATCH, FRAMES, make_inputs, perturb_new_parts
 
@@ -79,10 +80,19 @@ def test_reference_net_writes_only_fused_layers(tiny_unet):
     inputs = make_inputs()
     with torch.no_grad():
         bank = model.run_reference(inputs["ref_latents"], inputs["timesteps"], inputs["image_embeds"])
-    assert bank.layers() == ["mid_block.attentions.0.transformer_blocks.0.attn1",
-                             "up_blocks.1.attentions.0.transformer_blocks.0.attn1",
-                             "up_blocks.1.attentions.1.transformer_blocks.0.attn1"]
+    assert sorted(bank.layers()) == ["mid_block.attentions.0.transformer_blocks.0.attn1",
+                                     "up_blocks.1.attentions.0.transformer_blocks.0.attn1",
+                                     "up_blocks.1.attentions.1.transformer_blocks.0.attn1"]
     assert bank.read("mid_block.attentions.0.transformer_blocks.0.attn1").shape == (BATCH, 64, 64)
+
+
+def test_reference_bank_slots_given_up_front_are_empty_until_written():
+    bank = ReferenceBank(["mid", "up"])
+    bank.write("up", torch.ones(1, 4, 8))
+    assert bank.layers() == ["up"]
+    assert torch.equal(bank.read("up"), torch.ones(1, 4, 8))
+    with pytest.raises(KeyError, match="no tokens for mid"):
+        bank.read("mid")
 
 
 @pytest.mark.parametrize("frames", [1, 4])

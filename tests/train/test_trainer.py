@@ -100,6 +100,27 @@ def test_export_loads_and_gives_the_same_output(shards, tmp_path):
         torch.testing.assert_close(loaded(**inputs), trained(**inputs))
 
 
+def test_compiled_blocks_train_as_the_eager_model_does(shards, tmp_path):
+    """Regional compilation (``aot_eager``: Dynamo's graphs and autograd, no generated kernels)
+    compiles every repeated block in place after the counting step, keeps the state-dict names
+    and follows the eager run's losses and parameters."""
+    runs = {}
+    for name, extra in {"eager": [], "blocks": ["model.compile=true", "model.compile_backend=aot_eager"]}.items():
+        trainer = Trainer(tiny_config(shards, tmp_path / name, "ema.enabled=false", *extra, stage=2))
+        losses = [trainer.train_step(batch)["loss"] for _, batch in zip(range(3), trainer.loader)]
+        runs[name] = trainer, losses
+    (eager, eager_losses), (compiled, compiled_losses) = runs["eager"], runs["blocks"]
+    assert compiled_losses == pytest.approx(eager_losses, rel=1e-4, abs=1e-6)
+    model = compiled.accelerator.unwrap_model(compiled.model)
+    blocks = [m for m in model.modules() if type(m).__name__ in AA2Model._repeated_blocks]
+    assert {type(m).__name__ for m in blocks} == set(AA2Model._repeated_blocks)
+    assert all(m._compiled_call_impl is not None for m in blocks)
+    a, b = _params(eager), _params(compiled)
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(b[k], a[k], rtol=1e-4, atol=1e-6)
+
+
 @pytest.mark.parametrize(
     "overrides,needle",
     [
@@ -112,6 +133,7 @@ def test_export_loads_and_gives_the_same_output(shards, tmp_path):
         (["optim.warmup_steps=500", "max_steps=10"], "warmup_steps"),
         (["optim.lrr=1"], "optim.lrr"),
         (["model.vae_chunk=4", "model.vae_pad_to=8"], r"model.vae_pad_to must lie in \[1, model.vae_chunk=4\]"),
+        (["model.compile_scope=layers"], "model.compile_scope must be one of"),
     ],
 )
 def test_contradictory_config_fails_at_start(shards, tmp_path, overrides, needle):
