@@ -11,6 +11,10 @@
    many as the VLM backends' ``num_keyframes`` (SAM2's memory attention attends to every
    prompted frame, so more prompted frames make every tracked frame dearer), segment=sam2, pose and depth=sapiens,
    ``--actors`` annotate actors sharing the GPU.
+   With ``--engine local`` the same stages run one after another in this process instead: each
+   model then has the GPU to itself, and its seconds per clip on these very clips (the first
+   clip, which compiles, left out) give the bound that the pipeline's clips per GPU-hour are
+   compared with (``bound_clips_per_gpu_hour``; the same ``--videos`` render the same crawl).
 3. Samples the GPU's utilisation with ``nvidia-smi`` every 0.5 s; the steady-state figure is the
    mean over the middle 60% of the run (the first and last fifth, start-up and drain, left out).
 
@@ -107,6 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sam2-threshold", type=float, default=0.0,
                         help="mask-logit threshold; random weights need a low one to leave masks for Sapiens")
     parser.add_argument("--clip-actors", type=int, default=6, help="clip-cutting actors (CPU)")
+    parser.add_argument("--engine", choices=("ray", "local"), default="ray",
+                        help="local: the same stages one after another in this process, which gives each "
+                             "model's steady seconds per clip on these clips alone on the GPU (the bound)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="preprocess config override applied last (e.g. annotate.num_cpus=2); repeatable")
     parser.add_argument("--work", type=Path, help="working folder (default: a temporary one)")
@@ -151,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     sampler = None if args.tiny else GpuSampler()
     try:
         begin = time.time()
-        summary = run_preprocess(str(crawl), work / "out", config, engine="ray")
+        summary = run_preprocess(str(crawl), work / "out", config, engine=args.engine)
         end = time.time()
     finally:
         if sampler:
@@ -159,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     annotated = summary["stages"]["annotate"]["items"]
     wall = summary["wall_s"]
     report = {
-        "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()), "sapiens": args.sapiens, "actors": args.actors,
+        "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()), "engine": args.engine, "sapiens": args.sapiens,
+        "actors": args.actors if args.engine == "ray" else 1,
         "videos": args.videos, "clip": f"{clip_frames} frames of {h}x{w} at {fps:g} fps", "keyframes": args.keyframes,
         "overrides": args.set,
         "render_s": round(render_s, 1),
@@ -169,7 +177,15 @@ def main(argv: list[str] | None = None) -> int:
         "clips_per_gpu_hour_steady": summary["annotated_clips_per_hour_steady"],
         "stage_worker_s": {k: v["worker_seconds"] for k, v in summary["stages"].items()},
         "annotate_s_by_part": summary["annotate_seconds_by_part"],  # decode, each model, encode: what limits it
+        "annotate_s_by_part_after_first_clip": summary["annotate_seconds_by_part_after_first_clip"],
     }
+    models = {k: v for k, v in summary["annotate_seconds_by_part_after_first_clip"].items()
+              if k not in ("decode", "encode")}
+    if args.engine == "local" and annotated > 1 and sum(models.values()):
+        # one process, one model at a time: the GPU seconds each clip needs, without overlap or contention
+        per_clip = {k: round(v / (annotated - 1), 3) for k, v in models.items()}
+        report["model_s_per_clip"] = per_clip
+        report["bound_clips_per_gpu_hour"] = round(3600 / sum(per_clip.values()), 1)
     if sampler:
         report["gpu_busy_whole_run"] = sampler.mean(begin, end)
         # steady state: leave out the first and last fifth of the run (actor start-up, compile, drain)
