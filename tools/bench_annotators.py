@@ -38,6 +38,8 @@ def register(subparsers) -> None:
     p.add_argument("--frames", type=int, default=150, help="frames per SAM2 clip (10 s at 15 fps)")
     p.add_argument("--feature-batch", type=int, default=8, help="SAM2 frames per image-encoder pass")
     p.add_argument("--sam2-procs", default="", help="also time this many SAM2 processes sharing the GPU, comma-separated")
+    p.add_argument("--sam2-tracks", type=int, default=2, help="SAM2 tracks (a person box, then object boxes)")
+    p.add_argument("--sam2-keyframes", default="0", help="frames the SAM2 boxes are given on, comma-separated")
     p.add_argument("--sam2-compile", action="store_true", help="also time sam2's vos_optimized compilation")
     p.add_argument("--no-stock", action="store_true", help="skip the stock SAM2 predictor's rate")
     p.add_argument("--frame-size", default="512x912", help="video frame HxW")
@@ -72,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
     for name in filter(None, args.sam2.split(",")):
         procs = [int(n) for n in filter(None, args.sam2_procs.split(","))]
         results["sam2"].append(bench_sam2(name, frames[: args.frames], device, args.tiny, args.feature_batch, procs,
-                                          args.sam2_compile, not args.no_stock))
+                                          args.sam2_compile, not args.no_stock, args.sam2_tracks,
+                                          tuple(int(f) for f in args.sam2_keyframes.split(","))))
         log.info("%s", results["sam2"][-1])
         save()
     for size in filter(None, args.sapiens.split(",")):
