@@ -106,7 +106,9 @@ def test_compiled_blocks_train_as_the_eager_model_does(shards, tmp_path):
     and follows the eager run's losses and parameters."""
     runs = {}
     for name, extra in {"eager": [], "blocks": ["model.compile=true", "model.compile_backend=aot_eager"]}.items():
-        trainer = Trainer(tiny_config(shards, tmp_path / name, "ema.enabled=false", *extra, stage=2))
+        # with gradient checkpointing, as the stage recipes train: checkpointed blocks call compiled ones
+        trainer = Trainer(tiny_config(shards, tmp_path / name, "ema.enabled=false", "model.gradient_checkpointing=true",
+                                      *extra, stage=2))
         losses = [trainer.train_step(batch)["loss"] for _, batch in zip(range(3), trainer.loader)]
         runs[name] = trainer, losses
     (eager, eager_losses), (compiled, compiled_losses) = runs["eager"], runs["blocks"]
