@@ -53,7 +53,8 @@ class AA2Model(ModelMixin, ConfigMixin):
 
     _supports_gradient_checkpointing = True
     # Regional compilation (diffusers' ``compile_repeated_blocks``): the blocks that repeat through
-    # both UNets. Instances that see the same input shapes share one compiled graph.
+    # both UNets. Instances that see the same input shapes share one compiled graph, except blocks
+    # whose attention reads or writes reference tokens: those are specialised on their layer's name.
     _repeated_blocks = ["Transformer2DModel", "AnimateDiffTransformer3D", "ResnetBlock2D"]
 
     @register_to_config

@@ -24,7 +24,8 @@ class ReferenceBank:
 
     Given the layers that will write, the bank starts with an empty slot for each: its size then
     stays the same while the ReferenceNet fills it, so blocks compiled with ``torch.compile``
-    (whose guards check the size of a dict they write to) compile once rather than once per layer.
+    (whose guards check the size of a dict they write to) are not compiled again for every size
+    the bank passes through. They are still specialised on their layer's name, a dict key.
     """
 
     def __init__(self, layers: Iterable[str] = ()) -> None:
