@@ -33,6 +33,7 @@ class Sam2Config:
     offload_video_to_cpu: bool = False
     feature_batch: int = 8  # frames per image-encoder pass (1: the stock one frame at a time)
     feature_cache: int = 64  # frames whose image features stay cached (prompts on several keyframes revisit them)
+    batch_objects: bool = True  # track objects whose memories hold the same frames as one batch (sam2: one at a time)
     compile: bool = False  # sam2's vos_optimized compilation (CUDA only; the first clip compiles; not yet timed)
     num_gpus: float = 0.0
 
@@ -44,7 +45,7 @@ class Sam2Config:
 
 
 def build_predictor(config: str, checkpoint: str | None, device, overrides=(), feature_batch: int = 8,
-                    compile: bool = False, feature_cache: int = 64):
+                    compile: bool = False, feature_cache: int = 64, batch_objects: bool = True):
     """Our in-memory-frames video predictor (compiled as sam2's ``vos_optimized`` if asked)."""
     import torch
     from sam2.build_sam import build_sam2_video_predictor
@@ -58,6 +59,7 @@ def build_predictor(config: str, checkpoint: str | None, device, overrides=(), f
     predictor.fill_hole_area = 0  # hole filling needs sam2's optional CUDA extension
     predictor.feature_batch = feature_batch
     predictor.feature_cache = feature_cache
+    predictor.batch_objects = batch_objects
     return predictor
 
 
@@ -76,7 +78,8 @@ class Sam2Segmenter(Annotator):
         device = resolve_device(self.config.device)
         before = memory_mark(device)
         self.predictor = build_predictor(self.config.config, str(self.checkpoint), device, self.config.overrides,
-                                         self.config.feature_batch, self.config.compile, self.config.feature_cache)
+                                         self.config.feature_batch, self.config.compile, self.config.feature_cache,
+                                         self.config.batch_objects)
         log_setup_memory(f"sam2 ({self.config.config})", device, before)
 
     def __call__(self, clips: list[Clip], localisations: list[Localisation], **_) -> list[Segmentation | AnnotationError]:

@@ -166,6 +166,39 @@ def test_feature_cache_encodes_each_frame_about_once_with_prompts_on_several_key
     assert (masks[4] == masks[24]).all()  # caching changes the work, not the masks
 
 
+def test_objects_tracked_as_one_batch_follow_the_one_at_a_time_logits(checkpoint):
+    from preprocess.models.sam2_track import track_clip
+
+    clip = make_clip(t=24)
+    # chunks of 8 frames; track 2 is first boxed on frame 5, so its memory differs from the others'
+    # until the next chunk, where every track is re-prompted from its carried mask
+    prompts = {0: {0: (16.0, 12.0, 32.0, 37.0), 12: (16.0, 12.0, 32.0, 37.0)}, 1: {0: (40.0, 30.0, 50.0, 40.0)},
+               2: {5: (2.0, 2.0, 14.0, 20.0)}, 3: {0: (30.0, 2.0, 60.0, 20.0)}}
+    predictor = _backend(checkpoint).predictor
+    passes = []
+    step = predictor.track_step
+    predictor.track_step = lambda *a, **kw: passes.append(1) or step(*a, **kw)  # one model pass over a batch of tracks
+    logits, masks, ops = {}, {}, {}
+    for batched in (False, True):
+        predictor.batch_objects = batched
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+            state = predictor.init_state_from_frames(torch.from_numpy(clip.frames[:8]))
+            for track, boxes in prompts.items():
+                for frame, box in boxes.items():
+                    if frame < 8:
+                        predictor.add_new_points_or_box(state, frame_idx=frame, obj_id=track, box=np.asarray(box, np.float32))
+            logits[batched] = [(reverse, f, ids, m.float()) for reverse in (False, True)
+                               for f, ids, m in predictor.propagate_in_video(state, reverse=reverse)]
+        passes.clear()
+        masks[batched] = track_clip(predictor, clip.frames, prompts, chunk=8, threshold=0.0)
+        ops[batched] = len(passes)
+    assert [x[:3] for x in logits[True]] == [x[:3] for x in logits[False]]  # the same frames, order and tracks
+    for (*_, a), (*_, b) in zip(logits[False], logits[True]):
+        torch.testing.assert_close(b, a, atol=2e-2, rtol=0)  # batched bf16 arithmetic, not the same rounding
+    assert (masks[True] == masks[False]).mean() > 0.99
+    assert ops[True] < 0.5 * ops[False]  # the host's work: one pass a frame for a group, not one per track
+
+
 def test_compile_is_for_cuda_only(checkpoint):
     from sam2.sam2_video_predictor import SAM2VideoPredictorVOS
 
