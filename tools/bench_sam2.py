@@ -1,9 +1,10 @@
 """SAM2.1 video-propagation throughput on one GPU: the stock predictor against our path.
 
 Full-size architectures with random weights, ``tracks`` tracks (a person box, then object boxes)
-boxed on ``keyframes`` (default: two tracks boxed on frame 0). Each track's cost is its own: sam2
-runs memory attention, mask decoder and memory encoder per object and frame, so frames/s falls
-with the number of tracks; prompts on more keyframes add conditioning frames to attend to.
+boxed on ``keyframes`` (default: two tracks boxed on frame 0). The stock predictor runs memory
+attention, mask decoder and memory encoder per object and frame, so its frames/s falls with the
+number of tracks; ours runs the objects whose memories hold the same frames as one batch
+(``batch_objects``). Prompts on more keyframes add conditioning frames to attend to.
 
 - ``stock``: sam2 as its README runs it: ``init_state`` on a JPEG folder, ``propagate_in_video``
   and a ``.cpu()`` of every frame's masks; timed with and without loading the frames;

@@ -178,7 +178,7 @@ def test_objects_tracked_as_one_batch_follow_the_one_at_a_time_logits(checkpoint
     passes = []
     step = predictor.track_step
     predictor.track_step = lambda *a, **kw: passes.append(1) or step(*a, **kw)  # one model pass over a batch of tracks
-    logits, masks, ops = {}, {}, {}
+    logits, masks, model_passes = {}, {}, {}
     for batched in (False, True):
         predictor.batch_objects = batched
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
@@ -191,12 +191,12 @@ def test_objects_tracked_as_one_batch_follow_the_one_at_a_time_logits(checkpoint
                                for f, ids, m in predictor.propagate_in_video(state, reverse=reverse)]
         passes.clear()
         masks[batched] = track_clip(predictor, clip.frames, prompts, chunk=8, threshold=0.0)
-        ops[batched] = len(passes)
+        model_passes[batched] = len(passes)
     assert [x[:3] for x in logits[True]] == [x[:3] for x in logits[False]]  # the same frames, order and tracks
     for (*_, a), (*_, b) in zip(logits[False], logits[True]):
         torch.testing.assert_close(b, a, atol=2e-2, rtol=0)  # batched bf16 arithmetic, not the same rounding
     assert (masks[True] == masks[False]).mean() > 0.99
-    assert ops[True] < 0.5 * ops[False]  # the host's work: one pass a frame for a group, not one per track
+    assert model_passes[True] < 0.5 * model_passes[False]  # the host's work: one pass a frame for a group, not one per track
 
 
 def test_compile_is_for_cuda_only(checkpoint):
