@@ -16,9 +16,12 @@ def test_tiny_benchmark_reports_all_figures(tmp_path):
     sam2 = result["sam2"]
     assert [r["model"] for r in sam2] == ["sam2.1_b+"] and sam2[0]["frames"] == 17
     assert sam2[0]["what"] == "video propagation, 3 tracks boxed on frames [0, 8]"
-    for key in ("stock_fps", "stock_fps_with_loading", "ours_fps_feature_batch_1", "ours_fps_feature_batch_4", "procs_2_fps"):
+    for key in ("stock_fps", "stock_fps_with_loading", "ours_fps_feature_batch_1", "ours_fps_feature_batch_4", "procs_2_fps",
+                "ours_objects_one_at_a_time_fps"):
         assert sam2[0][key] > 0, key
     assert sam2[0]["frames_per_s"] == sam2[0]["ours_fps_feature_batch_4"]
+    best = max(sam2[0]["frames_per_s"], sam2[0]["procs_2_fps"])
+    assert sam2[0]["best_over_stock"] == round(best / sam2[0]["stock_fps"], 2)
     assert [r["model"] for r in result["sapiens"]] == ["sapiens_0.3b pose", "sapiens_0.3b depth"]
     for row in result["sapiens"]:
         rates = [row[f"{v}_{p}_fps"] for v in ("eager", "channels_last") for p in ("end_to_end", "model_only")]
