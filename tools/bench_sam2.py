@@ -9,7 +9,8 @@ number of tracks; ours runs the objects whose memories hold the same frames as o
 - ``stock``: sam2 as its README runs it: ``init_state`` on a JPEG folder, ``propagate_in_video``
   and a ``.cpu()`` of every frame's masks; timed with and without loading the frames;
 - ``ours``: :func:`preprocess.models.sam2_track.track_clip` on frames in memory, image features
-  encoded ``feature_batch`` frames a pass, masks moved to the host once per direction;
+  encoded ``feature_batch`` frames a pass, masks moved to the host once per direction; also with
+  objects one at a time (``batch_objects=False``) and with the other weight storage (``bf16_weights``);
 - ``procs``: several worker processes, each tracking its own clip on the same GPU at once, as
   several annotate actors with fractional GPUs do in the pipeline (aggregate frames/s);
 - ``compiled``: the same with sam2's ``vos_optimized`` compilation (optional; its compile time is reported).
@@ -59,11 +60,14 @@ def box_prompts(hw: tuple[int, int], tracks: int = 2, keyframes: tuple[int, ...]
     return {t: {f: boxes[t] for f in keyframes} for t in range(tracks)}
 
 
-def _build(name: str, device, tiny: bool, feature_batch: int, compile: bool, batch_objects: bool = True):
-    from preprocess.annotators.sam2_video import build_predictor
+def _build(name: str, device, tiny: bool, feature_batch: int, compile: bool, batch_objects: bool = True,
+           bf16_weights: bool | None = None):
+    """Our predictor with the pipeline's settings (:class:`Sam2Config`) unless told otherwise."""
+    from preprocess.annotators.sam2_video import Sam2Config, build_predictor
 
+    bf16_weights = Sam2Config().bf16_weights if bf16_weights is None else bf16_weights
     return build_predictor(SAM2_CONFIGS[name], None, device, SAM2_TINY if tiny else [], feature_batch, compile,
-                           batch_objects=batch_objects)
+                           batch_objects=batch_objects, bf16_weights=bf16_weights)
 
 
 def stock_rates(name: str, frames: np.ndarray, device, tiny: bool, prompts: dict) -> dict:
@@ -162,6 +166,11 @@ def bench_sam2(name: str, frames: np.ndarray, device, tiny: bool, feature_batch:
     if tracks > 1:  # the same path with sam2's one-object-at-a-time frame step
         one = _build(name, device, tiny, feature_batch, False, batch_objects=False)
         row["ours_objects_one_at_a_time_fps"] = round(ours_rate(one, frames, device, prompts), 2)
+    from preprocess.annotators.sam2_video import Sam2Config
+
+    other = not Sam2Config().bf16_weights  # the weights' other storage: float32 cast by autocast at each call, or bf16
+    predictor = _build(name, device, tiny, feature_batch, False, bf16_weights=other)
+    row[f"ours_{'bf16' if other else 'fp32'}_weights_fps"] = round(ours_rate(predictor, frames, device, prompts), 2)
     if device.type == "cuda":
         row["peak_gib"] = round(torch.cuda.max_memory_allocated(device) / 2**30, 2)
     for n in procs:

@@ -34,6 +34,7 @@ class Sam2Config:
     feature_batch: int = 8  # frames per image-encoder pass (1: the stock one frame at a time)
     feature_cache: int = 64  # frames whose image features stay cached (prompts on several keyframes revisit them)
     batch_objects: bool = True  # track objects whose memories hold the same frames as one batch (sam2: one at a time)
+    bf16_weights: bool = True  # Linear/Conv weights stored in bf16, so autocast does not cast them at every call
     compile: bool = False  # sam2's vos_optimized compilation (CUDA only; the first clip compiles; not yet timed)
     num_gpus: float = 0.0
 
@@ -45,8 +46,16 @@ class Sam2Config:
 
 
 def build_predictor(config: str, checkpoint: str | None, device, overrides=(), feature_batch: int = 8,
-                    compile: bool = False, feature_cache: int = 64, batch_objects: bool = True):
-    """Our in-memory-frames video predictor (compiled as sam2's ``vos_optimized`` if asked)."""
+                    compile: bool = False, feature_cache: int = 64, batch_objects: bool = True,
+                    bf16_weights: bool = False):
+    """Our in-memory-frames video predictor (compiled as sam2's ``vos_optimized`` if asked).
+
+    ``bf16_weights`` stores the weights of Linear and convolution layers in bfloat16. The predictor
+    always runs under bf16 autocast (:func:`preprocess.models.sam2_track.track_clip`), which
+    otherwise casts each float32 weight again at every call: one kernel and its host work per layer,
+    per frame and per object. Norms, embeddings and positional tables stay float32, as autocast
+    keeps them. A predictor so built runs only under bf16 autocast.
+    """
     import torch
     from sam2.build_sam import build_sam2_video_predictor
 
@@ -60,7 +69,19 @@ def build_predictor(config: str, checkpoint: str | None, device, overrides=(), f
     predictor.feature_batch = feature_batch
     predictor.feature_cache = feature_cache
     predictor.batch_objects = batch_objects
+    if bf16_weights:
+        cast_matmul_weights(predictor, torch.bfloat16)
     return predictor
+
+
+def cast_matmul_weights(model, dtype) -> int:
+    """Cast the parameters of ``model``'s Linear and (transposed) convolution layers to ``dtype``; the count."""
+    import torch
+
+    layers = [m for m in model.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+    for m in layers:
+        m.to(dtype)
+    return len(layers)
 
 
 class Sam2Segmenter(Annotator):
@@ -79,7 +100,7 @@ class Sam2Segmenter(Annotator):
         before = memory_mark(device)
         self.predictor = build_predictor(self.config.config, str(self.checkpoint), device, self.config.overrides,
                                          self.config.feature_batch, self.config.compile, self.config.feature_cache,
-                                         self.config.batch_objects)
+                                         self.config.batch_objects, self.config.bf16_weights)
         log_setup_memory(f"sam2 ({self.config.config})", device, before)
 
     def __call__(self, clips: list[Clip], localisations: list[Localisation], **_) -> list[Segmentation | AnnotationError]:

@@ -101,7 +101,7 @@ def test_in_memory_state_matches_the_jpeg_folder_state(checkpoint, tmp_path):
     clip = make_clip(t=2)
     for i, frame in enumerate(clip.frames):
         cv2.imwrite(str(tmp_path / f"{i}.jpg"), frame[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 100])
-    predictor = _backend(checkpoint).predictor
+    predictor = _backend(checkpoint, bf16_weights=False).predictor  # the stock init_state encodes frame 0 without autocast
     ours = predictor.init_state_from_frames(torch.from_numpy(clip.frames))
     stock = predictor.init_state(str(tmp_path))
     assert ours.keys() == stock.keys()
@@ -204,3 +204,30 @@ def test_compile_is_for_cuda_only(checkpoint):
 
     predictor = _backend(checkpoint, compile=True, feature_batch=3).predictor  # device cpu
     assert not isinstance(predictor, SAM2VideoPredictorVOS) and predictor.feature_batch == 3
+
+
+def test_bf16_weights_skip_autocast_casts_and_keep_the_masks(checkpoint):
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from preprocess.models.sam2_track import track_clip
+
+    class CountCasts(TorchDispatchMode):
+        casts = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.casts += func is torch.ops.aten.to.dtype  # autocast's cast of a float32 weight or input
+            return func(*args, **(kwargs or {}))
+
+    clip = make_clip(t=12)
+    prompts = {0: {0: (16.0, 12.0, 32.0, 37.0)}, 1: {0: (40.0, 30.0, 50.0, 40.0)}}
+    masks, casts = {}, {}
+    for bf16 in (False, True):
+        predictor = _backend(checkpoint, bf16_weights=bf16).predictor
+        linear = next(m for m in predictor.modules() if isinstance(m, torch.nn.Linear))
+        norm = next(m for m in predictor.modules() if isinstance(m, torch.nn.LayerNorm))
+        assert linear.weight.dtype == (torch.bfloat16 if bf16 else torch.float32) and norm.weight.dtype == torch.float32
+        with CountCasts() as counter:
+            masks[bf16] = track_clip(predictor, clip.frames, prompts, chunk=64, threshold=0.0)
+        casts[bf16] = counter.casts
+    assert casts[True] < 0.5 * casts[False]
+    assert (masks[True] == masks[False]).mean() > 0.999
