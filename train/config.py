@@ -38,10 +38,12 @@ class ModelConfig:
     compile: bool = False
     """``torch.compile`` the AA2 model after the first step (which counts FLOPs eagerly); the next
     steps are slow while it compiles. See ``compile_scope``."""
-    compile_scope: str = "blocks"
-    """``blocks``: regional compilation, the attention and ResNet blocks that repeat through both
-    UNets compiled one by one (``AA2Model.compile_repeated_blocks``), blocks of equal shapes
-    sharing code; ``model``: the whole model as one ``torch.compile`` (longer to compile)."""
+    compile_scope: str = "model"
+    """``model``: the whole model as one ``torch.compile``; ``blocks``: regional compilation, the
+    attention and ResNet blocks that repeat through both UNets compiled one by one
+    (``AA2Model.compile_repeated_blocks``), blocks of equal shapes sharing code. On an H100 at
+    stage 2 the whole model compiled in 431 s and stepped in 0.497 s, the blocks in 351 s and
+    0.551 s (``BENCHMARKS.md``)."""
     compile_backend: str = "inductor"
     """``torch.compile`` backend of the model (``aot_eager`` traces without generating kernels: a
     quick check that the model compiles)."""

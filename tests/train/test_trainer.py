@@ -100,23 +100,30 @@ def test_export_loads_and_gives_the_same_output(shards, tmp_path):
         torch.testing.assert_close(loaded(**inputs), trained(**inputs))
 
 
-def test_compiled_blocks_train_as_the_eager_model_does(shards, tmp_path):
-    """Regional compilation (``aot_eager``: Dynamo's graphs and autograd, no generated kernels)
-    compiles every repeated block in place after the counting step, keeps the state-dict names
-    and follows the eager run's losses and parameters."""
+@pytest.mark.parametrize("scope", ["blocks", "model"])
+def test_compiled_model_trains_as_the_eager_model_does(shards, tmp_path, scope):
+    """Compilation (``aot_eager``: Dynamo's graphs and autograd, no generated kernels), by blocks in
+    place or of the whole model, takes over after the counting step, keeps the state-dict names and
+    follows the eager run's losses and parameters."""
+    torch._dynamo.utils.counters.clear()
     runs = {}
-    for name, extra in {"eager": [], "blocks": ["model.compile=true", "model.compile_backend=aot_eager"]}.items():
+    for name, extra in {"eager": [], scope: ["model.compile=true", f"model.compile_scope={scope}", "model.compile_backend=aot_eager"]}.items():
         # with gradient checkpointing, as the stage recipes train: checkpointed blocks call compiled ones
         trainer = Trainer(tiny_config(shards, tmp_path / name, "ema.enabled=false", "model.gradient_checkpointing=true",
                                       *extra, stage=2))
         losses = [trainer.train_step(batch)["loss"] for _, batch in zip(range(3), trainer.loader)]
         runs[name] = trainer, losses
-    (eager, eager_losses), (compiled, compiled_losses) = runs["eager"], runs["blocks"]
+    (eager, eager_losses), (compiled, compiled_losses) = runs["eager"], runs[scope]
     assert compiled_losses == pytest.approx(eager_losses, rel=1e-4, abs=1e-6)
     model = compiled.accelerator.unwrap_model(compiled.model)
     blocks = [m for m in model.modules() if type(m).__name__ in AA2Model._repeated_blocks]
     assert {type(m).__name__ for m in blocks} == set(AA2Model._repeated_blocks)
-    assert all(m._compiled_call_impl is not None for m in blocks)
+    if scope == "blocks":
+        assert all(m._compiled_call_impl is not None for m in blocks) and compiled.compiled is None
+    else:  # one graph module over the whole model, whose frames Dynamo has traced
+        assert all(m._compiled_call_impl is None for m in blocks)
+        assert isinstance(compiled.compiled, torch._dynamo.eval_frame.OptimizedModule)
+        assert torch._dynamo.utils.counters["stats"]["unique_graphs"] > 0  # graphs traced in this test's steps
     a, b = _params(eager), _params(compiled)
     assert a.keys() == b.keys()
     for k in a:
