@@ -153,6 +153,8 @@ def bench_sam2(name: str, frames: np.ndarray, device, tiny: bool, feature_batch:
                stock: bool = True, tracks: int = 2, keyframes: tuple[int, ...] = (0,)) -> dict:
     import torch
 
+    from preprocess.annotators.sam2_video import Sam2Config
+
     prompts = box_prompts(frames.shape[1:3], tracks, keyframes)
     row = {"model": name, "what": f"video propagation, {tracks} tracks boxed on frames {list(keyframes)}",
            "frames": len(frames), "frame_hw": list(frames.shape[1:3])}
@@ -166,8 +168,6 @@ def bench_sam2(name: str, frames: np.ndarray, device, tiny: bool, feature_batch:
     if tracks > 1:  # the same path with sam2's one-object-at-a-time frame step
         one = _build(name, device, tiny, feature_batch, False, batch_objects=False)
         row["ours_objects_one_at_a_time_fps"] = round(ours_rate(one, frames, device, prompts), 2)
-    from preprocess.annotators.sam2_video import Sam2Config
-
     other = not Sam2Config().bf16_weights  # the weights' other storage: float32 cast by autocast at each call, or bf16
     predictor = _build(name, device, tiny, feature_batch, False, bf16_weights=other)
     row[f"ours_{'bf16' if other else 'fp32'}_weights_fps"] = round(ours_rate(predictor, frames, device, prompts), 2)
