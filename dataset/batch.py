@@ -19,12 +19,17 @@ H x W pixels):
 ``keys``           list[str]               clip keys
 =================  ======================  =============================================
 ``stream`` carries the loader's bookkeeping (which worker, where in its stream, error counts).
+``object_shown`` (bool [B*F], on the host) says which frames show an object; ``to()`` computes it
+from the host copy of ``object_mask`` before moving, so that the trainer selects the frames to
+encode without reading the device back (a read-back stalls the host until the GPU is idle).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from typing import Any
+
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -51,6 +56,7 @@ class AA2Batch:
     keys: list[str]
     packed: bool = True
     stream: Any = None
+    object_shown: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -68,16 +74,21 @@ class AA2Batch:
 
     def to(self, device, dtype: torch.dtype = torch.float32, non_blocking: bool = True) -> "AA2Batch":
         """Move to ``device`` and unpack there (the cheap conversion runs on the GPU)."""
-        moved = self._map(lambda t: t.to(device, non_blocking=non_blocking))
+        shown = self.shown_frames() if self.object_mask.device.type == "cpu" else self.object_shown
+        moved = replace(self._map(lambda t: t.to(device, non_blocking=non_blocking)), object_shown=shown)
         return moved.unpack(dtype) if moved.packed else moved._map(lambda t: t.to(dtype))
+
+    def shown_frames(self) -> torch.Tensor:
+        """bool [B*F]: which frames (sample-major) have object pixels."""
+        b, _, f = self.object_mask.shape[:3]
+        return (self.object_mask.transpose(1, 2).reshape(b * f, -1) != 0).any(dim=1)
 
     def unpack(self, dtype: torch.dtype = torch.float32) -> "AA2Batch":
         if not self.packed:
             return self
         mask = self.mask.to(dtype)
         object_mask = self.object_mask.to(dtype)
-        mean = torch.tensor(CLIP_MEAN, dtype=dtype, device=self.reference_clip.device).view(1, 3, 1, 1)
-        std = torch.tensor(CLIP_STD, dtype=dtype, device=self.reference_clip.device).view(1, 3, 1, 1)
+        mean, std = _clip_stats(self.reference_clip.device, dtype)
         return replace(
             self,
             frames=_signed(self.frames, dtype),
@@ -92,6 +103,17 @@ class AA2Batch:
             reference_clip=(self.reference_clip.to(dtype) / 255 - mean) / std,
             packed=False,
         )
+
+
+@lru_cache(maxsize=8)
+def _clip_stats(device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """CLIP's mean and std as [1, 3, 1, 1] on ``device``, made once: a copy from the host at every
+    step would wait for the GPU."""
+    def make(values):
+        with torch.inference_mode(False):  # usable outside inference mode too, whichever call made them
+            return torch.tensor(values, dtype=dtype).view(1, 3, 1, 1).to(device)
+
+    return make(CLIP_MEAN), make(CLIP_STD)
 
 
 def _signed(t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:

@@ -84,32 +84,40 @@ def encode_video(vae: AutoencoderKL, video: torch.Tensor, sample: bool = False, 
     return _video(to_latents(vae, latent_moments(vae, _frames(video), chunk), sample, generator), len(video))
 
 
-def object_frames(objects: torch.Tensor, object_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Object frames [B, 3, F, H, W] -> (the frames that show an object [k, 3, H, W], shown [B*F]).
+def object_frames(objects: torch.Tensor, object_mask: torch.Tensor, shown: torch.Tensor | None = None
+                  ) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """Object frames [B, 3, F, H, W] -> (the frames that show an object [k, 3, H, W], their indices
+    in [B*F] on the frames' device, whether every frame shows one).
 
     A frame without object pixels is the constant image 0 (frames * mask), whose latent is the
     same for every such frame: it is encoded once (:func:`object_latents`). Clips without
-    interacting objects (most dance videos) then cost one VAE image instead of F.
+    interacting objects (most dance videos) then cost one VAE image instead of F. ``shown`` (bool
+    [B*F] on the host, :meth:`AA2Batch.shown_frames`) spares reading the mask back from the device.
     """
-    shown = _frames(object_mask).flatten(1).any(dim=1)
-    return _frames(objects)[shown], shown
+    if shown is None:
+        shown = _frames(object_mask).flatten(1).any(dim=1).cpu()
+    index = shown.nonzero().flatten()
+    everything = len(index) == len(shown)
+    index = index.to(objects.device, non_blocking=True)
+    return _frames(objects).index_select(0, index), index, everything
 
 
-def object_latents(shown_latents: torch.Tensor, blank: torch.Tensor | None, shown: torch.Tensor, b: int) -> torch.Tensor:
-    """Latents of the shown frames and of the blank frame -> object latents [B, 4, F, h, w]."""
+def object_latents(shown_latents: torch.Tensor, blank: torch.Tensor | None, index: torch.Tensor, b: int, f: int
+                   ) -> torch.Tensor:
+    """Latents of the shown frames (at ``index`` of [B*F]) and of the blank frame -> object latents [B, 4, F, h, w]."""
     size = shown_latents.shape[1:] if blank is None else blank.shape[1:]
-    latents = shown_latents.new_empty(len(shown), *size) if blank is None else blank.expand(len(shown), *size).clone()
-    latents[shown] = shown_latents
+    latents = shown_latents.new_empty(b * f, *size) if blank is None else blank.expand(b * f, *size).clone()
+    latents.index_copy_(0, index, shown_latents)
     return _video(latents, b)
 
 
 def encode_objects(vae: AutoencoderKL, objects: torch.Tensor, object_mask: torch.Tensor) -> torch.Tensor:
     """Object frames [B, 3, F, H, W] -> latents, encoding only the frames that show an object."""
-    frames, shown = object_frames(objects, object_mask)
-    images = torch.cat([frames, torch.zeros_like(_frames(objects)[:1])]) if not shown.all() else frames
+    frames, index, everything = object_frames(objects, object_mask)
+    images = frames if everything else torch.cat([frames, torch.zeros_like(_frames(objects)[:1])])
     latents = to_latents(vae, latent_moments(vae, images), sample=False)
-    blank = latents[-1:] if not shown.all() else None
-    return object_latents(latents[: len(frames)], blank, shown, len(objects))
+    blank = None if everything else latents[-1:]
+    return object_latents(latents[: len(frames)], blank, index, len(objects), objects.shape[2])
 
 
 def downsample_mask(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -139,8 +147,8 @@ def build_inputs(batch: AA2Batch, vae: AutoencoderKL, encoder: CLIPVisionModelWi
     if options.use_environment:
         parts["environment"] = _frames(batch.environment)
     if options.use_object:
-        parts["objects"], shown = object_frames(batch.objects, batch.object_mask)
-        if not shown.all():
+        parts["objects"], index, everything = object_frames(batch.objects, batch.object_mask, batch.object_shown)
+        if not everything:
             parts["blank"] = torch.zeros_like(batch.reference[:1])
     moments = latent_moments(vae, torch.cat(list(parts.values())), vae_chunk, vae_pad_to)
     moments = dict(zip(parts, moments.split([len(p) for p in parts.values()])))
@@ -149,7 +157,7 @@ def build_inputs(batch: AA2Batch, vae: AutoencoderKL, encoder: CLIPVisionModelWi
     objects = None
     if options.use_object:
         blank = to_latents(vae, moments["blank"], False) if "blank" in moments else None
-        objects = object_latents(to_latents(vae, moments["objects"], False), blank, shown, b)
+        objects = object_latents(to_latents(vae, moments["objects"], False), blank, index, b, batch.num_frames)
     return ModelInputs(
         latents=latents,
         ref_latents=to_latents(vae, moments["reference"], False),

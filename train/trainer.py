@@ -173,6 +173,9 @@ class Trainer:
         """One micro-batch; returns loss (and grad norm when the optimiser stepped).
 
         When the optimiser steps (the last micro-batch of an accumulation), the EMA weights follow.
+        The figures are 0-dim tensors on the device, read at logging only: reading them at every
+        step would make the host wait for the GPU and leave the GPU idle while the host then
+        prepares the next step.
         """
         batch = batch.to(self.accelerator.device)
         out = {}
@@ -185,14 +188,16 @@ class Trainer:
                 loss = self._backward(batch)
             self.state.micro += 1
             if self.accelerator.sync_gradients and self.config.optim.max_grad_norm:
-                out["grad_norm"] = float(self.accelerator.clip_grad_norm_(self.params, self.config.optim.max_grad_norm))
+                norm = self.accelerator.clip_grad_norm_(self.params, self.config.optim.max_grad_norm)
+                if norm is not None:  # None where a DeepSpeed engine clips on its own
+                    out["grad_norm"] = norm.detach() if isinstance(norm, torch.Tensor) else norm
             with record_function("optimizer"):
                 self.optimizer.step()
                 self.lr_scheduler.step()
                 self.optimizer.zero_grad(set_to_none=True)
                 if self.accelerator.sync_gradients and self.ema is not None:
                     self.ema.step(self.params)
-        out["loss"] = float(loss)
+        out["loss"] = loss
         return out
 
     def _compile_after_counting(self) -> None:
@@ -258,7 +263,7 @@ class Trainer:
 
     def _log(self, metrics: dict) -> None:
         device = self.accelerator.device
-        row = {**metrics, "lr": self.lr_scheduler.get_last_lr()[0],
+        row = {**{k: float(v) for k, v in metrics.items()}, "lr": self.lr_scheduler.get_last_lr()[0],
                **self.meter.summary(self.flops_per_step, peak_tflops(device, self.config.log.peak_tflops))}
         memory = peak_memory_gib(device)
         if memory is not None:

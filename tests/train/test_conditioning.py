@@ -1,6 +1,8 @@
 """Conditioning passes: one stack of images through the VAE encoder; object frames without
 objects are not encoded one by one; a fixed-shape encoder sees one input size."""
 
+from dataclasses import replace
+
 import torch
 
 from dataset.batch import AA2Batch
@@ -85,3 +87,26 @@ def test_padding_rounds_the_last_call_up_to_a_multiple_and_drops_the_padding():
             assert padded.object_latents is None
             for name in ("latents", "ref_latents", "env_latents"):
                 torch.testing.assert_close(getattr(padded, name), getattr(plain, name))
+
+
+def test_frames_shown_read_on_the_host_select_the_same_object_frames():
+    """``AA2Batch.to`` notes on the host which frames show objects; the step selects the frames to
+    encode from that note (no read-back from the device) and gets the inputs it gets without it."""
+    batch = _batch(f=4)
+    batch.object_mask[0, :, 0, 1:3, 1:3] = True  # clip 0 frame 0, clip 1 frame 2 (from _batch)
+    batch = batch.to("cpu")
+    assert batch.object_shown.tolist() == [True, False, False, False, False, False, True, False]
+    vae, options, encoder = counting_vae(), AA2Options(), clip()
+    with torch.no_grad():
+        noted = build_inputs(batch, vae, encoder, options, torch.Generator().manual_seed(0))
+        images = sum(vae.seen)
+        vae.seen.clear()
+        read_back = build_inputs(replace(batch, object_shown=None), vae, encoder, options, torch.Generator().manual_seed(0))
+    assert images == sum(vae.seen) == 8 + 2 + 8 + 2 + 1  # targets, references, environments, 2 shown frames, a blank
+    torch.testing.assert_close(noted.object_latents, read_back.object_latents)
+    with torch.no_grad():
+        ones = replace(batch, object_mask=torch.ones_like(batch.object_mask), objects=batch.frames)
+        everything = build_inputs(replace(ones, object_shown=ones.shown_frames()), vae, encoder, options,
+                                  torch.Generator().manual_seed(0))
+        full = encode_video(vae, batch.frames)
+    torch.testing.assert_close(everything.object_latents, full, atol=1e-5, rtol=1e-4)  # every frame shown: no blank

@@ -111,7 +111,7 @@ def test_compiled_model_trains_as_the_eager_model_does(shards, tmp_path, scope):
         # with gradient checkpointing, as the stage recipes train: checkpointed blocks call compiled ones
         trainer = Trainer(tiny_config(shards, tmp_path / name, "ema.enabled=false", "model.gradient_checkpointing=true",
                                       *extra, stage=2))
-        losses = [trainer.train_step(batch)["loss"] for _, batch in zip(range(3), trainer.loader)]
+        losses = [float(trainer.train_step(batch)["loss"]) for _, batch in zip(range(3), trainer.loader)]
         runs[name] = trainer, losses
     (eager, eager_losses), (compiled, compiled_losses) = runs["eager"], runs[scope]
     assert compiled_losses == pytest.approx(eager_losses, rel=1e-4, abs=1e-6)
