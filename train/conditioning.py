@@ -98,6 +98,8 @@ def object_frames(objects: torch.Tensor, object_mask: torch.Tensor, shown: torch
         shown = _frames(object_mask).flatten(1).any(dim=1).cpu()
     index = shown.nonzero().flatten()
     everything = len(index) == len(shown)
+    if objects.device.type == "cuda":
+        index = index.pin_memory()  # copied without waiting for the stream's earlier work
     index = index.to(objects.device, non_blocking=True)
     return _frames(objects).index_select(0, index), index, everything
 
