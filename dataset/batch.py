@@ -19,9 +19,10 @@ H x W pixels):
 ``keys``           list[str]               clip keys
 =================  ======================  =============================================
 ``stream`` carries the loader's bookkeeping (which worker, where in its stream, error counts).
-``object_shown`` (bool [B*F], on the host) says which frames show an object; ``to()`` computes it
-from the host copy of ``object_mask`` before moving, so that the trainer selects the frames to
-encode without reading the device back (a read-back stalls the host until the GPU is idle).
+``object_shown`` (bool [B*F], on the host) says which frames show an object; ``collate`` (in the
+loader's workers) or else ``to()`` computes it from the host copy of ``object_mask``, so that the
+trainer selects the frames to encode without reading the device back (a read-back stalls the
+host until the GPU is idle).
 """
 
 from __future__ import annotations
@@ -74,7 +75,9 @@ class AA2Batch:
 
     def to(self, device, dtype: torch.dtype = torch.float32, non_blocking: bool = True) -> "AA2Batch":
         """Move to ``device`` and unpack there (the cheap conversion runs on the GPU)."""
-        shown = self.shown_frames() if self.object_mask.device.type == "cpu" else self.object_shown
+        shown = self.object_shown
+        if shown is None and self.object_mask.device.type == "cpu":
+            shown = self.shown_frames()
         moved = replace(self._map(lambda t: t.to(device, non_blocking=non_blocking)), object_shown=shown)
         return moved.unpack(dtype) if moved.packed else moved._map(lambda t: t.to(dtype))
 
@@ -137,7 +140,7 @@ def collate(samples: list, stream: Any = None) -> AA2Batch:
     if not samples:
         raise ValueError("cannot collate an empty list of samples")
     video = {name: _video([getattr(s, name) for s in samples]) for name in _TENSORS[:-2]}
-    return AA2Batch(
+    batch = AA2Batch(
         **video,
         reference=_image([s.reference for s in samples]),
         reference_clip=_image([s.reference_clip for s in samples]),
@@ -145,3 +148,4 @@ def collate(samples: list, stream: Any = None) -> AA2Batch:
         packed=True,
         stream=stream,
     )
+    return replace(batch, object_shown=batch.shown_frames())  # in the loader's workers, off the training loop

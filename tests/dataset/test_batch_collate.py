@@ -60,3 +60,15 @@ def test_pinned_and_moved_to_gpu(samples):
     assert b.frames.is_pinned()
     g = b.to("cuda")
     assert g.frames.is_cuda and g.frames.dtype == torch.float32 and g.mask.max() <= 1
+
+
+def test_collate_notes_which_frames_show_objects(samples):
+    from dataclasses import replace
+
+    hidden = samples[1].object_mask.copy()
+    hidden[[0, 2]] = 0  # frames 0 and 2 of the second sample show no object
+    b = collate([samples[0], replace(samples[1], object_mask=hidden), samples[2]])
+    assert b.object_shown.tolist()[4:8] == [False, True, False, True]
+    per_frame = b.object_mask.flatten(3).any(dim=3)[:, 0]  # [B, F]
+    assert b.object_shown.tolist() == per_frame.flatten().tolist()  # sample-major, as the frames are stacked
+    assert b.to("cpu").object_shown is b.object_shown  # carried through the move, not recomputed
