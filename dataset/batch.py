@@ -28,9 +28,8 @@ host until the GPU is idle).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
-
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import torch

@@ -58,6 +58,13 @@ class StepMeter:
         self.frames += frames
         self.steps += 1
 
+    def settle(self) -> None:
+        """Count the time since the last mark as step time: the host, which runs ahead of the GPU,
+        has just waited for the window's steps to finish."""
+        now = time.perf_counter()
+        self.busy_s += now - self._mark
+        self._mark = now
+
     def summary(self, flops_per_step: int | None, peak: float | None) -> dict[str, float]:
         total = max(self.wait_s + self.busy_s, 1e-9)
         steps = max(self.steps, 1)

@@ -263,7 +263,9 @@ class Trainer:
 
     def _log(self, metrics: dict) -> None:
         device = self.accelerator.device
-        row = {**{k: float(v) for k, v in metrics.items()}, "lr": self.lr_scheduler.get_last_lr()[0],
+        figures = {k: float(v) for k, v in metrics.items()}  # waits for the GPU to finish the window's steps
+        self.meter.settle()
+        row = {**figures, "lr": self.lr_scheduler.get_last_lr()[0],
                **self.meter.summary(self.flops_per_step, peak_tflops(device, self.config.log.peak_tflops))}
         memory = peak_memory_gib(device)
         if memory is not None:
