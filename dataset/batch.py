@@ -82,8 +82,7 @@ class AA2Batch:
 
     def shown_frames(self) -> torch.Tensor:
         """bool [B*F]: which frames (sample-major) have object pixels."""
-        b, _, f = self.object_mask.shape[:3]
-        return (self.object_mask.transpose(1, 2).reshape(b * f, -1) != 0).any(dim=1)
+        return frames_showing(self.object_mask)
 
     def unpack(self, dtype: torch.dtype = torch.float32) -> "AA2Batch":
         if not self.packed:
@@ -105,6 +104,12 @@ class AA2Batch:
             reference_clip=(self.reference_clip.to(dtype) / 255 - mean) / std,
             packed=False,
         )
+
+
+def frames_showing(object_mask: torch.Tensor) -> torch.Tensor:
+    """Object mask [B, 1, F, H, W] -> bool [B*F]: which frames (sample-major) have object pixels."""
+    b, _, f = object_mask.shape[:3]
+    return (object_mask.transpose(1, 2).reshape(b * f, -1) != 0).any(dim=1)
 
 
 @lru_cache(maxsize=8)

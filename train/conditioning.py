@@ -16,7 +16,7 @@ from diffusers import AutoencoderKL
 from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
 from transformers import CLIPVisionModelWithProjection
 
-from dataset.batch import AA2Batch
+from dataset.batch import AA2Batch, frames_showing
 
 
 @dataclass
@@ -95,7 +95,7 @@ def object_frames(objects: torch.Tensor, object_mask: torch.Tensor, shown: torch
     [B*F] on the host, :meth:`AA2Batch.shown_frames`) spares reading the mask back from the device.
     """
     if shown is None:
-        shown = _frames(object_mask).flatten(1).any(dim=1).cpu()
+        shown = frames_showing(object_mask).cpu()
     index = shown.nonzero().flatten()
     everything = len(index) == len(shown)
     if objects.device.type == "cuda":

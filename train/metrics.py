@@ -51,16 +51,14 @@ class StepMeter:
         self._mark = now
 
     def step_done(self, samples: int, frames: int) -> None:
-        now = time.perf_counter()
-        self.busy_s += now - self._mark
-        self._mark = now
+        self.settle()
         self.samples += samples
         self.frames += frames
         self.steps += 1
 
     def settle(self) -> None:
-        """Count the time since the last mark as step time: the host, which runs ahead of the GPU,
-        has just waited for the window's steps to finish."""
+        """Count the time since the last mark as step time (a step's host work, or the host's wait
+        for the GPU to finish the window's steps when a figure is read)."""
         now = time.perf_counter()
         self.busy_s += now - self._mark
         self._mark = now

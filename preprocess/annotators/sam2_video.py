@@ -74,14 +74,13 @@ def build_predictor(config: str, checkpoint: str | None, device, overrides=(), f
     return predictor
 
 
-def cast_matmul_weights(model, dtype) -> int:
-    """Cast the parameters of ``model``'s Linear and (transposed) convolution layers to ``dtype``; the count."""
+def cast_matmul_weights(model, dtype) -> None:
+    """Cast the parameters of ``model``'s Linear and (transposed) convolution layers to ``dtype``."""
     import torch
 
-    layers = [m for m in model.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
-    for m in layers:
-        m.to(dtype)
-    return len(layers)
+    for m in model.modules():
+        if isinstance(m, (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
+            m.to(dtype)
 
 
 class Sam2Segmenter(Annotator):
