@@ -8,8 +8,10 @@ the step runs: VAE and CLIP encoding, ReferenceNet, DenoisingNet, guiders; forwa
 backward), achieved TFLOP/s, MFU against the card's dense bf16 peak, and the fraction of wall
 time spent waiting for data. The plain SD 1.5 UNet baseline of ``aa2 bench-model`` runs in the
 same process. ``--profile N`` then runs N more steps under ``torch.profiler`` and reports where
-the step's time goes: per named range (conditioning, forward, backward, optimizer) the host and
-device time, the fraction of wall time the GPU had a kernel running, and the costliest kernels.
+the step's time goes: per named range (conditioning, forward, loss, backward, clip_grad,
+optimizer, ema) its host time and the GPU time of the kernels launched in it, the fraction of
+wall time the GPU had a kernel running, and the costliest kernels. ``--synced-steps N`` times N
+more steps that wait for the GPU after each, to show what a host read-back per step costs.
 ``--make-shards`` first writes a synthetic crawl and preprocesses it (oracle
 annotators, no Ray) so the benchmark needs nothing but this repository.
 """
@@ -88,7 +90,7 @@ def time_conditioning(trainer, batch, repeats: int) -> float:
     return (time.perf_counter() - start) / repeats
 
 
-RANGES = ("conditioning", "forward", "backward", "optimizer")
+RANGES = ("conditioning", "forward", "loss", "backward", "clip_grad", "optimizer", "ema")
 
 
 def busy_us(intervals: list[tuple[float, float]]) -> float:
@@ -99,6 +101,23 @@ def busy_us(intervals: list[tuple[float, float]]) -> float:
             total += end - max(start, reach)
             reach = end
     return total
+
+
+def gpu_time_by_range(launches: list[tuple[float, float]], windows: dict[str, list[tuple[float, float]]]) -> dict:
+    """Kernel time per named range, by when each kernel was *launched*: ``launches`` are (host time
+    of the launching op, kernel microseconds), ``windows`` the host intervals of each range. Kernels
+    run later than they are launched (and backward's ops run on autograd's own thread), so a
+    kernel is charged to the range that was open on the host when its op ran; the rest is
+    ``other``. Ranges do not nest here; the first that holds a launch takes it."""
+    out = {name: 0.0 for name in windows} | {"other": 0.0}
+    spans = sorted((a, b, name) for name, ws in windows.items() for a, b in ws)
+    starts = [a for a, _, _ in spans]
+    import bisect
+
+    for t, us in launches:
+        i = bisect.bisect_right(starts, t) - 1
+        out[spans[i][2] if i >= 0 and t < spans[i][1] else "other"] += us
+    return out
 
 
 def profile_steps(trainer, batches, top: int = 12) -> dict:
@@ -118,18 +137,20 @@ def profile_steps(trainer, batches, top: int = 12) -> dict:
         wall = time.perf_counter() - start
     events = prof.events()
     kernels = [(e.time_range.start, e.time_range.end) for e in events if e.device_type == DeviceType.CUDA]
+    launches = [(e.time_range.start, sum(k.duration for k in e.kernels)) for e in events
+                if e.device_type == DeviceType.CPU and e.kernels]
     n = len(batches)
-    ranges = {}
-    for name in RANGES:
-        hits = [e for e in events if e.name == name and e.device_type == DeviceType.CPU]
-        if hits:
-            inside = [(max(a, h.time_range.start), min(b, h.time_range.end)) for h in hits for a, b in kernels
-                      if a < h.time_range.end and b > h.time_range.start]  # kernels *launched* in the range overlap it
-            ranges[name] = {"host_s": sum(h.cpu_time_total for h in hits) / n / 1e6,
-                            "gpu_busy_s_while_open": busy_us(inside) / n / 1e6}
+    windows = {name: [(h.time_range.start, h.time_range.end) for h in events
+                      if h.name == name and h.device_type == DeviceType.CPU] for name in RANGES}
+    windows = {name: w for name, w in windows.items() if w}
+    gpu = gpu_time_by_range(launches, windows)
+    ranges = {name: {"host_s": sum(b - a for a, b in w) / n / 1e6, "gpu_s": gpu[name] / n / 1e6}
+              for name, w in windows.items()}
     table = prof.key_averages().table(sort_by="self_cuda_time_total" if cuda else "self_cpu_time_total", row_limit=top)
     return {"steps": n, "wall_s_per_step": wall / n, "gpu_busy_s_per_step": busy_us(kernels) / n / 1e6,
-            "gpu_busy_fraction": busy_us(kernels) / 1e6 / wall if cuda else None, "ranges": ranges, "table": table}
+            "gpu_busy_fraction": busy_us(kernels) / 1e6 / wall if cuda else None,
+            "kernel_s_per_step": sum(us for _, us in launches) / n / 1e6, "gpu_s_outside_ranges": gpu["other"] / n / 1e6,
+            "ranges": ranges, "table": table}
 
 
 def measure_stage(stage: int, batch_size: int, compile: bool, args: argparse.Namespace, shards: Path) -> dict:
@@ -148,7 +169,7 @@ def measure_stage(stage: int, batch_size: int, compile: bool, args: argparse.Nam
             steps += 1
             # as the training loop runs: the host waits for the GPU only when it reads a figure, so it
             # prepares the next step while the GPU runs this one; the window's last step waits for all
-            if device.type == "cuda" and (args.sync_each_step or steps <= args.warmup or steps == args.warmup + args.steps):
+            if device.type == "cuda" and (steps <= args.warmup or steps == args.warmup + args.steps):
                 torch.cuda.synchronize()
             meter.step_done(len(batch), len(batch) * batch.num_frames)
             if steps <= args.warmup:  # the first steps count FLOPs and compile: say how long they take
@@ -161,11 +182,20 @@ def measure_stage(stage: int, batch_size: int, compile: bool, args: argparse.Nam
                     torch.cuda.reset_peak_memory_stats()
             if steps == args.warmup + args.steps:
                 break
+        row = meter.summary(trainer.flops_per_step, peak_tflops(device))
+        if args.synced_steps:  # the same steps with a wait for the GPU after each: what host read-backs cost
+            synced = StepMeter()
+            for _, batch in zip(range(args.synced_steps), trainer.loader):
+                synced.data_ready()
+                trainer.train_step(batch)
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                synced.step_done(len(batch), len(batch) * batch.num_frames)
+            row["step_s_synced_each_step"] = synced.summary(None, None)["step_time_s"]
         profiled = None
         if args.profile:
             batches = [b.to(device) for _, b in zip(range(args.profile), trainer.loader)]
             profiled = profile_steps(trainer, batches)
-        row = meter.summary(trainer.flops_per_step, peak_tflops(device))
         row["conditioning_s"] = time_conditioning(trainer, batch.to(device), args.steps)
         row.update(stage=stage, batch=trainer.config.data.batch_size, frames=batch.num_frames,
                    tflop_per_step=trainer.flops_per_step / 1e12, peak_memory_gib=peak_memory_gib(device),
@@ -246,8 +276,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="training-config override for every case, e.g. model.compile_vae=true (repeatable)")
     parser.add_argument("--profile", type=int, default=0, metavar="N",
                         help="after the timed steps, profile N more steps (where the step's time goes)")
-    parser.add_argument("--sync-each-step", action="store_true",
-                        help="wait for the GPU after every step (how the earlier rows of BENCHMARKS.md were timed)")
+    parser.add_argument("--synced-steps", type=int, default=0, metavar="N",
+                        help="after the timed steps, time N more that wait for the GPU after each "
+                             "(how the earlier rows of BENCHMARKS.md were timed): step_s_synced_each_step")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--baseline-batch", type=int, default=16, help="0 skips the SD 1.5 baseline")

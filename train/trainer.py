@@ -166,8 +166,9 @@ class Trainer:
         model = self.compiled if self.compiled is not None and self.flops_per_step is not None else self.model
         with self.accelerator.autocast(), record_function("forward"):
             pred = model(noisy, timesteps, **inputs.model_kwargs())
-        target = training_target(c.scheduler, inputs.latents, noise, timesteps)
-        return diffusion_loss(c.scheduler, pred, target, timesteps, d.min_snr_gamma)
+        with record_function("loss"):
+            target = training_target(c.scheduler, inputs.latents, noise, timesteps)
+            return diffusion_loss(c.scheduler, pred, target, timesteps, d.min_snr_gamma)
 
     def train_step(self, batch) -> dict:
         """One micro-batch; returns loss (and grad norm when the optimiser stepped).
@@ -188,14 +189,16 @@ class Trainer:
                 loss = self._backward(batch)
             self.state.micro += 1
             if self.accelerator.sync_gradients and self.config.optim.max_grad_norm:
-                norm = self.accelerator.clip_grad_norm_(self.params, self.config.optim.max_grad_norm)
+                with record_function("clip_grad"):
+                    norm = self.accelerator.clip_grad_norm_(self.params, self.config.optim.max_grad_norm)
                 if norm is not None:  # None where a DeepSpeed engine clips on its own
                     out["grad_norm"] = norm.detach() if isinstance(norm, torch.Tensor) else norm
             with record_function("optimizer"):
                 self.optimizer.step()
                 self.lr_scheduler.step()
                 self.optimizer.zero_grad(set_to_none=True)
-                if self.accelerator.sync_gradients and self.ema is not None:
+            if self.accelerator.sync_gradients and self.ema is not None:
+                with record_function("ema"):
                     self.ema.step(self.params)
         out["loss"] = loss
         return out

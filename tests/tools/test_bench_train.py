@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from tools.bench_train import add_arguments, busy_us, parse_case, run
+from tools.bench_train import add_arguments, busy_us, gpu_time_by_range, parse_case, run
 from tools.bench_vae import bench_vae
 
 
@@ -29,16 +29,24 @@ def test_busy_time_is_the_union_of_kernel_intervals():
     assert busy_us([]) == 0
 
 
+def test_kernels_are_charged_to_the_range_open_when_they_were_launched():
+    windows = {"forward": [(0, 10), (100, 110)], "backward": [(10, 30)]}
+    launches = [(1, 5.0), (9.5, 1.0), (10, 2.0), (29, 3.0), (30, 7.0), (105, 4.0), (-1, 0.5)]
+    assert gpu_time_by_range(launches, windows) == {"forward": 10.0, "backward": 5.0, "other": 7.5}
+
+
 @pytest.mark.timeout(300)
 def test_tiny_benchmark_applies_overrides_and_profiles_every_part_of_the_step(tmp_path):
     out = tmp_path / "report.json"
     assert run(add_and_parse(["--tiny", "--workers", "1", "--cases", "2:1", "--warmup", "1", "--steps", "2",
-                              "--profile", "2", "--baseline-batch", "0", "--videos", "2", "--clip-frames", "16",
+                              "--profile", "2", "--synced-steps", "2", "--baseline-batch", "0", "--videos", "2", "--clip-frames", "16",
                               "--set", "model.vae_chunk=12", "--out", str(out)])) == 0
     (row,) = json.loads(out.read_text())["stages"]
     assert row["stage"] == 2 and row["frames"] == 16 and row["overrides"] == ["model.vae_chunk=12"]
     profile = row["profile"]
-    assert profile["steps"] == 2 and set(profile["ranges"]) == {"conditioning", "forward", "backward", "optimizer"}
+    assert row["step_s_synced_each_step"] > 0
+    assert profile["steps"] == 2 and set(profile["ranges"]) == {"conditioning", "forward", "loss", "backward",
+                                                                "clip_grad", "optimizer", "ema"}
     assert all(r["host_s"] > 0 for r in profile["ranges"].values())
     # the named ranges lie inside the step
     assert sum(r["host_s"] for r in profile["ranges"].values()) < profile["wall_s_per_step"] * 1.05
