@@ -203,7 +203,7 @@ def measure_stage(stage: int, batch_size: int, compile: bool, args: argparse.Nam
                    checkpointing=args.checkpointing, compiled=compile, workers=args.workers, overrides=args.set)
         del trainer
     if profiled:
-        log.info("profile of %d steps (batches already on the device):\n%s", profiled["steps"], profiled.pop("table"))
+        log.info("profile of %d steps (batches already on the device):\n%s", profiled["steps"], profiled["table"])
         row["profile"] = profiled
     log.info("%s", json.dumps(row))
     return _rounded(row)

@@ -47,17 +47,23 @@ class ModelConfig:
     compile_backend: str = "inductor"
     """``torch.compile`` backend of the model (``aot_eager`` traces without generating kernels: a
     quick check that the model compiles)."""
+    compile_channels_last: bool = False
+    """Compiled with Inductor, run the model's convolutions in channels-last (NHWC) memory format
+    (Inductor's ``force_layout_optimization``). Inductor's own heuristic keeps a training graph in
+    NCHW when any convolution halves its channels (the UNets' up blocks do), and cuDNN then
+    transposes every convolution's input and output."""
     vae_chunk: int = 16
     """Images per VAE encoder call; a step's images (target, reference, environment, objects) are one stack."""
     compile_vae: bool = False
-    """On CUDA, ``torch.compile`` the frozen VAE encoder (static shapes). Alone it runs 1.8x faster
-    (0.27 -> 0.15 s for 48 images of 512x512 on an H200, ``aa2 bench-train --vae-images 48``).
-    Compiled, the last call of a step is padded to a multiple of ``vae_pad_to`` images, so the
-    encoder sees at most ``vae_chunk / vae_pad_to`` shapes, each compiled once. The first step
+    """On CUDA, ``torch.compile`` the frozen VAE encoder. Alone it runs 1.8x faster (0.27 -> 0.15 s
+    for 48 images of 512x512 on an H200, ``aa2 bench-train --vae-images 48``). The first step
     (FLOP counting) runs the eager encoder. In a stage-2 step on an H100 it cut the conditioning
-    passes from 0.26 to 0.18 s."""
+    passes from 0.26 to 0.18 s. See ``vae_pad_to`` for the shapes it compiles."""
     vae_pad_to: int = 8
-    """See ``compile_vae``; the padding is not counted in the step's FLOPs."""
+    """With ``compile_vae``: ``>= 1``, static shapes, the last call of a step padded to a multiple of
+    this many images, so the encoder sees at most ``vae_chunk / vae_pad_to`` shapes, each compiled
+    once (the padding is not counted in the step's FLOPs); ``0``, one graph with a dynamic batch
+    size and no padding."""
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:
@@ -66,8 +72,12 @@ class ModelConfig:
             raise ValueError(f"model.compile_scope must be one of {COMPILE_SCOPES}, got {self.compile_scope!r}")
         if self.vae_chunk < 1:
             raise ValueError(f"model.vae_chunk must be >= 1, got {self.vae_chunk}")
-        if not 1 <= self.vae_pad_to <= self.vae_chunk:
-            raise ValueError(f"model.vae_pad_to must lie in [1, model.vae_chunk={self.vae_chunk}], got {self.vae_pad_to}")
+        if not 0 <= self.vae_pad_to <= self.vae_chunk:
+            raise ValueError(f"model.vae_pad_to must lie in [0, model.vae_chunk={self.vae_chunk}] (0: a dynamic "
+                             f"batch size, no padding), got {self.vae_pad_to}")
+        if self.compile_channels_last and not (self.compile and self.compile_backend == "inductor"):
+            raise ValueError("model.compile_channels_last needs model.compile=true and model.compile_backend=inductor "
+                             "(it is an option of Inductor's code generation)")
         if self.arch == "pretrained" and not (self.sd_folder and self.image_encoder):
             raise ValueError(
                 "model.arch=pretrained needs model.sd_folder (SD 1.5 in diffusers layout, for the UNet and VAE) "

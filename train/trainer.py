@@ -86,7 +86,7 @@ class Trainer:
         # ones take over after that first step.
         self.compiled_encoder = self._place_frozen()
         whole = config.model.compile and config.model.compile_scope == "model"
-        self.compiled = torch.compile(self.model, backend=config.model.compile_backend) if whole else None
+        self.compiled = torch.compile(self.model, **self._compile_options()) if whole else None
         self.loader = self._build_loader()
         self.ema = EMAModel(self.params, decay=config.ema.decay, update_after_step=config.ema.update_after_step,
                             foreach=True) if config.ema.enabled else None
@@ -122,10 +122,19 @@ class Trainer:
         self.components.image_encoder.to(device=device, dtype=dtype)
         if not (self.config.model.compile_vae and device.type == "cuda"):
             return None
+        m = self.config.model
+        if not m.vae_pad_to:  # one graph, any number of images
+            return torch.compile(vae.encoder, dynamic=True)
         # static shapes: the calls are padded to a few batch sizes (vae_options)
         torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit,
-                                                    2 * self.config.model.vae_chunk // self.config.model.vae_pad_to)
+                                                    2 * m.vae_chunk // m.vae_pad_to)
         return torch.compile(vae.encoder, dynamic=False)
+
+    def _compile_options(self) -> dict:
+        """``torch.compile`` arguments of the model (whole or by blocks)."""
+        m = self.config.model
+        options = {"force_layout_optimization": True} if m.compile_channels_last else None
+        return {"backend": m.compile_backend, **({"options": options} if options else {})}
 
     def vae_options(self, counting: bool = False) -> dict:
         """How :func:`build_inputs` calls the VAE encoder; a compiled one gets padded calls, except
@@ -210,8 +219,7 @@ class Trainer:
         if self.config.model.compile and self.config.model.compile_scope == "blocks":
             # static shapes: each block sees a few (ReferenceNet, DenoisingNet, validation), one graph each
             torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, BLOCK_GRAPHS)
-            self.accelerator.unwrap_model(self.model).compile_repeated_blocks(
-                dynamic=False, backend=self.config.model.compile_backend)
+            self.accelerator.unwrap_model(self.model).compile_repeated_blocks(dynamic=False, **self._compile_options())
 
     def _backward(self, batch) -> torch.Tensor:
         loss = self.compute_loss(batch)
