@@ -60,10 +60,11 @@ class ModelConfig:
     (FLOP counting) runs the eager encoder. In a stage-2 step on an H100 it cut the conditioning
     passes from 0.26 to 0.18 s. See ``vae_pad_to`` for the shapes it compiles."""
     vae_pad_to: int = 8
-    """With ``compile_vae``: ``>= 1``, static shapes, the last call of a step padded to a multiple of
-    this many images, so the encoder sees at most ``vae_chunk / vae_pad_to`` shapes, each compiled
-    once (the padding is not counted in the step's FLOPs); ``0``, one graph with a dynamic batch
-    size and no padding."""
+    """With ``compile_vae`` the encoder is compiled for static shapes, and the last call of a step is
+    padded to a multiple of this many images, so it sees at most ``vae_chunk / vae_pad_to`` shapes,
+    each compiled once (the padding is not counted in the step's FLOPs). A dynamic batch size
+    instead, without padding, made the conditioning passes of a stage-2 step 1.7x slower on an H100
+    (0.33 against 0.20 s of GPU time): Inductor then keeps the encoder's convolutions in NCHW."""
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:
@@ -72,9 +73,8 @@ class ModelConfig:
             raise ValueError(f"model.compile_scope must be one of {COMPILE_SCOPES}, got {self.compile_scope!r}")
         if self.vae_chunk < 1:
             raise ValueError(f"model.vae_chunk must be >= 1, got {self.vae_chunk}")
-        if not 0 <= self.vae_pad_to <= self.vae_chunk:
-            raise ValueError(f"model.vae_pad_to must lie in [0, model.vae_chunk={self.vae_chunk}] (0: a dynamic "
-                             f"batch size, no padding), got {self.vae_pad_to}")
+        if not 1 <= self.vae_pad_to <= self.vae_chunk:
+            raise ValueError(f"model.vae_pad_to must lie in [1, model.vae_chunk={self.vae_chunk}], got {self.vae_pad_to}")
         if self.compile_channels_last and not (self.compile and self.compile_backend == "inductor"):
             raise ValueError("model.compile_channels_last needs model.compile=true and model.compile_backend=inductor "
                              "(it is an option of Inductor's code generation)")

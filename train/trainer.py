@@ -123,8 +123,6 @@ class Trainer:
         if not (self.config.model.compile_vae and device.type == "cuda"):
             return None
         m = self.config.model
-        if not m.vae_pad_to:  # one graph, any number of images
-            return torch.compile(vae.encoder, dynamic=True)
         # static shapes: the calls are padded to a few batch sizes (vae_options)
         torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit,
                                                     2 * m.vae_chunk // m.vae_pad_to)

@@ -141,7 +141,7 @@ def test_compiled_model_trains_as_the_eager_model_does(shards, tmp_path, scope):
           "model.image_encoder=/y"], "model.motion_module"),
         (["optim.warmup_steps=500", "max_steps=10"], "warmup_steps"),
         (["optim.lrr=1"], "optim.lrr"),
-        (["model.vae_chunk=4", "model.vae_pad_to=8"], r"model.vae_pad_to must lie in \[0, model.vae_chunk=4\]"),
+        (["model.vae_chunk=4", "model.vae_pad_to=8"], r"model.vae_pad_to must lie in \[1, model.vae_chunk=4\]"),
         (["model.compile_channels_last=true"], "model.compile_channels_last needs model.compile=true"),
         (["model.compile=true", "model.compile_backend=aot_eager", "model.compile_channels_last=true"],
          "compile_backend=inductor"),
