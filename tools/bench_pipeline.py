@@ -10,7 +10,11 @@
    is measured apart by ``aa2 bench-annotators --vlm``) on ``--keyframes`` frames per clip, as
    many as the VLM backends' ``num_keyframes`` (SAM2's memory attention attends to every
    prompted frame, so more prompted frames make every tracked frame dearer), segment=sam2, pose and depth=sapiens,
-   ``--actors`` annotate actors sharing the GPU.
+   ``--actors`` annotate actors sharing the GPU. With ``--vlm`` the localiser is
+   :class:`VlmCostOracleBoxes`: the production VLM localiser (Qwen2.5-VL-7B, random bf16 weights
+   saved as a model folder) asked about every keyframe at its full cost, with answers held to
+   ``--vlm-tokens`` tokens as ``bench_vlm`` holds them, after which the crawl's exact boxes
+   prompt SAM2.
    With ``--engine local`` the same stages run one after another in this process instead: each
    model then has the GPU to itself, and its seconds per clip on these very clips (the first
    clip, which compiles, left out) give the bound that the pipeline's clips per GPU-hour are
@@ -38,8 +42,61 @@ import threading
 import time
 from pathlib import Path
 
+from preprocess.annotators.oracle import OracleLocalise
+from preprocess.annotators.vlm import VlmLocaliser
+
 SAM2_CONFIG = "configs/sam2.1/sam2.1_hiera_b+.yaml"
 log = logging.getLogger("bench_pipeline")
+
+
+class VlmCostOracleBoxes(VlmLocaliser):
+    """The VLM localiser at its full cost, answering with the crawl's exact boxes.
+
+    Every keyframe goes through the production path (processor, batched ``generate``, parsing),
+    with each answer held to ``answer_tokens`` tokens (random weights would otherwise stop at a
+    random length); the parsed answers are then dropped for the oracle's boxes, since random
+    weights answer no usable box and SAM2 needs prompts to do its work.
+    """
+
+    name = "bench_vlm_oracle"
+
+    def __init__(self, keyframe_every: int = 8, answer_tokens: int = 64, **config):
+        super().__init__(**{**config, "max_new_tokens": answer_tokens})
+        self.answer_tokens = answer_tokens
+        self.oracle = OracleLocalise(keyframe_every=keyframe_every)
+        self.keyframes_asked = 0
+
+    def setup(self) -> None:
+        from preprocess.models.vlm import GroundingVLM
+
+        c = self.config
+        self.model = self._on_device(f"vlm {c.family}", lambda device, dtype: GroundingVLM(
+            c.model, c.family, device, dtype, c.max_new_tokens, c.max_pixels, min_new_tokens=self.answer_tokens))
+
+    def infer(self, images: list) -> list:
+        self.keyframes_asked += len(images)
+        return super().infer(images)
+
+    def __call__(self, clips):
+        super().__call__(clips)
+        return self.oracle(clips)
+
+
+def write_vlm(folder: Path, tiny: bool) -> Path:
+    """A Qwen2.5-VL-7B model folder (``save_pretrained``) with random bf16 weights and the offline processor."""
+    import torch
+
+    from tools.bench_vlm import build_model, build_processor
+
+    device = torch.device("cuda" if torch.cuda.is_available() and not tiny else "cpu")
+    processor = build_processor()
+    model = build_model("qwen2.5_vl_7b", tiny, processor.tokenizer, device)
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    del model
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    return folder
 
 
 def write_weights(folder: Path, sapiens: str, tiny: bool) -> Path:
@@ -105,6 +162,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--actors", type=int, default=3, help="annotate actors sharing the GPU")
     parser.add_argument("--keyframes", type=int, default=3,
                         help="prompted keyframes per clip (the VLM backends' num_keyframes)")
+    parser.add_argument("--vlm", action="store_true",
+                        help="run the VLM localiser (random Qwen2.5-VL-7B) on every keyframe, then the oracle's boxes")
+    parser.add_argument("--vlm-tokens", type=int, default=64, help="with --vlm: tokens per answer (as bench_vlm)")
+    parser.add_argument("--vlm-batch", type=int, default=8, help="with --vlm: keyframes per generate() call")
     parser.add_argument("--sapiens-batch", type=int, default=8)
     parser.add_argument("--no-head-compile", action="store_true",
                         help="Sapiens heads eager (no per-actor compile at start-up: for short runs)")
@@ -137,8 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     render_s = time.perf_counter() - start
     weights = write_weights(work / "weights", args.sapiens, args.tiny)
     gpu = 0 if args.tiny else 1
+    localise = "tools.bench_pipeline:VlmCostOracleBoxes" if args.vlm else "oracle"
     overrides = [
-        "annotate.localise=oracle", "annotate.segment=sam2", "annotate.pose=sapiens", "annotate.depth=sapiens",
+        f"annotate.localise={localise}", "annotate.segment=sam2", "annotate.pose=sapiens", "annotate.depth=sapiens",
         f"annotate.num_gpus={gpu / args.actors}", f"annotate.concurrency={args.actors}", "annotate.batch_size=1",
         f"clips.clip_frames={clip_frames}", f"clips.min_frames={clip_frames}", "clips.short_side=null",
         f"clips.concurrency={args.clip_actors}", *args.set,
@@ -148,6 +210,11 @@ def main(argv: list[str] | None = None) -> int:
         config.annotate.backend_config[role].update(batch_size=args.sapiens_batch, compile_head=not args.no_head_compile)
     config.annotate.backend_config["segment"]["threshold"] = args.sam2_threshold
     config.annotate.backend_config["localise"] = {"keyframe_every": -(-clip_frames // args.keyframes)}
+    if args.vlm:
+        config.annotate.backend_config["localise"].update(
+            model=str(write_vlm(work / "weights" / "qwen2_5_vl", args.tiny)), family="qwen2_5_vl",
+            num_keyframes=args.keyframes, batch_size=args.vlm_batch, answer_tokens=args.vlm_tokens,
+            device="cpu" if args.tiny else "auto")
     if args.tiny:
         config.annotate.backend_config["segment"]["overrides"] = SAM2_TINY
         for role in ("segment", "pose", "depth"):
@@ -169,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()), "engine": args.engine, "sapiens": args.sapiens,
         "actors": args.actors if args.engine == "ray" else 1,
         "videos": args.videos, "clip": f"{clip_frames} frames of {h}x{w} at {fps:g} fps", "keyframes": args.keyframes,
-        "overrides": args.set,
+        "overrides": args.set, "vlm": f"qwen2.5_vl_7b, {args.vlm_tokens} tokens an answer" if args.vlm else None,
         "render_s": round(render_s, 1),
         "wall_s": wall, "clips_annotated": annotated, "clips_written": summary["clips"],
         "clips_rejected_by_reason": summary["clips_rejected_by_reason"],

@@ -2,6 +2,8 @@
 
 ``build_annotator(role, name, config)`` is the only way stages get a backend. To add one, add a
 line to ``BACKENDS``: ``(role, name): "module:Class"`` with the module relative to this package.
+A backend kept outside this package is named by its import path, ``"package.module:Class"``
+(an :class:`Annotator` subclass of the role; every Ray worker must be able to import it).
 """
 
 from __future__ import annotations
@@ -38,13 +40,26 @@ def backend_names(role: str) -> list[str]:
 def build_annotator(role: str, name: str, config: dict | None = None) -> Annotator:
     if role not in ROLES:
         raise ValueError(f"unknown annotator role {role!r}; roles are {ROLES}")
-    try:
-        target = BACKENDS[(role, name)]
-    except KeyError:
-        raise ValueError(f"no {role} backend named {name!r}; choose one of {backend_names(role)}") from None
-    module_name, class_name = target.split(":")
-    cls = getattr(importlib.import_module(f"{__name__}.{module_name}"), class_name)
+    if (role, name) in BACKENDS:
+        module_name, class_name = BACKENDS[(role, name)].split(":")
+        cls = getattr(importlib.import_module(f"{__name__}.{module_name}"), class_name)
+    elif name.count(":") == 1:
+        cls = _import_backend(role, name)
+    else:
+        raise ValueError(f"no {role} backend named {name!r}; choose one of {backend_names(role)} "
+                         "or name one by its import path, package.module:Class")
     return cls(**(config or {}))
+
+
+def _import_backend(role: str, path: str) -> type[Annotator]:
+    module_name, class_name = path.split(":")
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError) as error:
+        raise ValueError(f"{role} backend {path!r} cannot be imported: {error}") from error
+    if not (isinstance(cls, type) and issubclass(cls, Annotator)) or getattr(cls, "role", None) != role:
+        raise ValueError(f"{role} backend {path!r} is not an Annotator subclass whose role is {role!r}")
+    return cls
 
 
 __all__ = [

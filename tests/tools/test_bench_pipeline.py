@@ -42,3 +42,37 @@ def test_local_engine_gives_each_models_seconds_per_clip_and_the_bound(tmp_path)
     assert per_clip["segment"] == pytest.approx(parts["segment"] / 3, abs=1e-3)
     assert report["bound_clips_per_gpu_hour"] == pytest.approx(3600 / sum(per_clip.values()), rel=1e-3)
     assert sum(parts.values()) < sum(report["annotate_s_by_part"].values())
+
+
+def test_the_vlm_runs_on_every_keyframe_and_the_oracle_boxes_prompt_sam2(tmp_path):
+    out = tmp_path / "report.json"
+    assert main(["--tiny", "--vlm", "--vlm-tokens", "4", "--videos", "1", "--seconds", "1.2", "--size", "64x96",
+                 "--actors", "1", "--clip-actors", "1", "--sam2-threshold=-1e9", "--keyframes", "3",
+                 "--work", str(tmp_path / "work"), "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["clips_annotated"] == 2 and report["vlm"].startswith("qwen2.5_vl_7b, 4 tokens")
+    samples = [s for tar in list_shards(tmp_path / "work" / "out" / "shards") for s in iter_samples(tar)]
+    assert len(samples) == report["clips_written"] > 0
+    for sample in samples:
+        assert sample.meta.annotators["localise"].startswith("bench_vlm_oracle")
+        assert set(sample.meta.boxes["person"]) == {"0", "3", "6"}  # the oracle's boxes on the 3 keyframes
+
+
+def test_the_vlm_localiser_asks_the_model_about_each_keyframe_and_answers_with_the_oracle(tmp_path):
+    import numpy as np
+
+    from dataset.synthetic import SynthConfig, write_crawl
+    from preprocess.annotators import Clip
+    from preprocess.annotators.oracle import OracleLocalise
+    from tools.bench_pipeline import VlmCostOracleBoxes, write_vlm
+
+    write_crawl(tmp_path / "crawl", SynthConfig(seed=0, num_videos=1, height=64, width=96, num_frames=8, fps=15.0))
+    (video,) = (tmp_path / "crawl" / "videos").glob("*.mp4")
+    clip = Clip("c", np.zeros((8, 64, 96, 3), np.uint8), 15.0, str(video), video.stem, 0)
+    folder = write_vlm(tmp_path / "vlm", tiny=True)
+    backend = VlmCostOracleBoxes(keyframe_every=4, answer_tokens=3, model=str(folder), num_keyframes=3, device="cpu")
+    (found,) = backend([clip])
+    assert backend.keyframes_asked == 3
+    assert backend.model.min_new_tokens == backend.model.max_new_tokens == 3
+    expected = OracleLocalise(keyframe_every=4)([clip])[0]
+    assert found.person == expected.person and [t.boxes for t in found.objects] == [t.boxes for t in expected.objects]
