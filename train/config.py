@@ -43,7 +43,7 @@ class ModelConfig:
     attention and ResNet blocks that repeat through both UNets compiled one by one
     (``AA2Model.compile_repeated_blocks``), blocks of equal shapes sharing code. On an H100 at
     stage 2 the whole model compiled in 431 s and stepped in 0.497 s, the blocks in 351 s and
-    0.551 s (``BENCHMARKS.md``)."""
+    0.551 s, both timed with a wait for the GPU after every step (``BENCHMARKS.md``)."""
     compile_backend: str = "inductor"
     """``torch.compile`` backend of the model (``aot_eager`` traces without generating kernels: a
     quick check that the model compiles)."""
@@ -51,7 +51,9 @@ class ModelConfig:
     """Compiled with Inductor, run the model's convolutions in channels-last (NHWC) memory format
     (Inductor's ``force_layout_optimization``). Inductor's own heuristic keeps a training graph in
     NCHW when any convolution halves its channels (the UNets' up blocks do), and cuDNN then
-    transposes every convolution's input and output."""
+    transposes every convolution's input and output. In a stage-2 step on an H100 the network's
+    forward and backward took 0.198 s of GPU time with it against 0.205 s without (one run each,
+    on two machines), so it stays off."""
     vae_chunk: int = 16
     """Images per VAE encoder call; a step's images (target, reference, environment, objects) are one stack."""
     compile_vae: bool = False
