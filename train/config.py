@@ -17,6 +17,7 @@ from .diffusion import DiffusionConfig
 ARCHS = ("tiny", "sd15", "pretrained")
 PRECISIONS = ("no", "fp16", "bf16")
 COMPILE_SCOPES = ("blocks", "model")
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 @dataclass
@@ -47,6 +48,10 @@ class ModelConfig:
     compile_backend: str = "inductor"
     """``torch.compile`` backend of the model (``aot_eager`` traces without generating kernels: a
     quick check that the model compiles)."""
+    compile_mode: str = "default"
+    """``torch.compile`` mode of the model (Inductor): ``reduce-overhead`` replays the compiled
+    forward and backward as CUDA graphs, which spares the host from launching their kernels one by
+    one (for steps bound by the host, such as stage 1 at small batches)."""
     compile_channels_last: bool = False
     """Compiled with Inductor, run the model's convolutions in channels-last (NHWC) memory format
     (Inductor's ``force_layout_optimization``). Inductor's own heuristic keeps a training graph in
@@ -77,6 +82,11 @@ class ModelConfig:
             raise ValueError(f"model.vae_chunk must be >= 1, got {self.vae_chunk}")
         if not 1 <= self.vae_pad_to <= self.vae_chunk:
             raise ValueError(f"model.vae_pad_to must lie in [1, model.vae_chunk={self.vae_chunk}], got {self.vae_pad_to}")
+        if self.compile_mode not in COMPILE_MODES:
+            raise ValueError(f"model.compile_mode must be one of {COMPILE_MODES}, got {self.compile_mode!r}")
+        if self.compile_mode != "default" and not (self.compile and self.compile_backend == "inductor"):
+            raise ValueError(f"model.compile_mode={self.compile_mode} needs model.compile=true and "
+                             "model.compile_backend=inductor")
         if self.compile_channels_last and not (self.compile and self.compile_backend == "inductor"):
             raise ValueError("model.compile_channels_last needs model.compile=true and model.compile_backend=inductor "
                              "(it is an option of Inductor's code generation)")
@@ -198,6 +208,10 @@ class TrainConfig:
             raise ValueError(f"mixed_precision must be one of {PRECISIONS}, got {self.mixed_precision!r}")
         if self.max_steps < 1:
             raise ValueError("max_steps must be >= 1")
+        if self.model.compile_mode == "reduce-overhead" and self.optim.grad_accum > 1:
+            # a CUDA graph's replay rewrites the memory of its last outputs, gradients included
+            raise ValueError("model.compile_mode=reduce-overhead replays CUDA graphs, which cannot accumulate gradients "
+                             "over micro-batches: set optim.grad_accum=1 or another compile mode")
         mode = self.data.sample.mode
         if (self.stage, mode) not in ((1, "image"), (2, "video")):
             want = "image" if self.stage == 1 else "video"

@@ -131,8 +131,13 @@ class Trainer:
     def _compile_options(self) -> dict:
         """``torch.compile`` arguments of the model (whole or by blocks)."""
         m = self.config.model
-        options = {"force_layout_optimization": True} if m.compile_channels_last else None
-        return {"backend": m.compile_backend, **({"options": options} if options else {})}
+        if not m.compile_channels_last:
+            return {"backend": m.compile_backend, **({"mode": m.compile_mode} if m.compile_mode != "default" else {})}
+        # torch.compile takes a mode or options, not both: the mode's options go in with ours
+        from torch._inductor import list_mode_options
+
+        return {"backend": m.compile_backend,
+                "options": {**list_mode_options(m.compile_mode), "force_layout_optimization": True}}
 
     def vae_options(self, counting: bool = False) -> dict:
         """How :func:`build_inputs` calls the VAE encoder; a compiled one gets padded calls, except
@@ -186,6 +191,8 @@ class Trainer:
         prepares the next step.
         """
         batch = batch.to(self.accelerator.device)
+        if self.config.model.compile_mode == "reduce-overhead":
+            torch.compiler.cudagraph_mark_step_begin()  # the last step's graph outputs are no longer read
         out = {}
         with self.accelerator.accumulate(self.model):
             if self.flops_per_step is None:
