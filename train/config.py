@@ -51,7 +51,8 @@ class ModelConfig:
     compile_mode: str = "default"
     """``torch.compile`` mode of the model (Inductor): ``reduce-overhead`` replays the compiled
     forward and backward as CUDA graphs, which spares the host from launching their kernels one by
-    one (for steps bound by the host, such as stage 1 at small batches)."""
+    one (for steps bound by the host, such as stage 1 at small batches: 12.4 -> 19.1 images/s at
+    batch 4 on an H100; stage 2, bound by the GPU, gained 2%). Needs ``optim.grad_accum=1``."""
     compile_channels_last: bool = False
     """Compiled with Inductor, run the model's convolutions in channels-last (NHWC) memory format
     (Inductor's ``force_layout_optimization``). Inductor's own heuristic keeps a training graph in
