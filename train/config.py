@@ -18,6 +18,7 @@ ARCHS = ("tiny", "sd15", "pretrained")
 PRECISIONS = ("no", "fp16", "bf16")
 COMPILE_SCOPES = ("blocks", "model")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")  # the modes whose compiled graphs replay as CUDA graphs
 
 
 @dataclass
@@ -52,7 +53,8 @@ class ModelConfig:
     """``torch.compile`` mode of the model (Inductor): ``reduce-overhead`` replays the compiled
     forward and backward as CUDA graphs, which spares the host from launching their kernels one by
     one (for steps bound by the host, such as stage 1 at small batches: 12.4 -> 19.1 images/s at
-    batch 4 on an H100; stage 2, bound by the GPU, gained 2%). Needs ``optim.grad_accum=1``."""
+    batch 4 on an H100; stage 2, bound by the GPU, gained 2%); so does ``max-autotune``. Modes with
+    CUDA graphs need ``optim.grad_accum=1``."""
     compile_channels_last: bool = False
     """Compiled with Inductor, run the model's convolutions in channels-last (NHWC) memory format
     (Inductor's ``force_layout_optimization``). Inductor's own heuristic keeps a training graph in
@@ -209,10 +211,10 @@ class TrainConfig:
             raise ValueError(f"mixed_precision must be one of {PRECISIONS}, got {self.mixed_precision!r}")
         if self.max_steps < 1:
             raise ValueError("max_steps must be >= 1")
-        if self.model.compile_mode == "reduce-overhead" and self.optim.grad_accum > 1:
+        if self.model.compile_mode in CUDA_GRAPH_MODES and self.optim.grad_accum > 1:
             # a CUDA graph's replay rewrites the memory of its last outputs, gradients included
-            raise ValueError("model.compile_mode=reduce-overhead replays CUDA graphs, which cannot accumulate gradients "
-                             "over micro-batches: set optim.grad_accum=1 or another compile mode")
+            raise ValueError(f"model.compile_mode={self.model.compile_mode} replays CUDA graphs, which cannot accumulate "
+                             "gradients over micro-batches: set optim.grad_accum=1 or another compile mode")
         mode = self.data.sample.mode
         if (self.stage, mode) not in ((1, "image"), (2, "video")):
             want = "image" if self.stage == 1 else "video"

@@ -31,7 +31,7 @@ from model import set_trainable
 from . import checkpointing as ckpt
 from .components import build_components
 from .conditioning import apply_dropout, build_inputs
-from .config import TrainConfig
+from .config import CUDA_GRAPH_MODES, TrainConfig
 from dataset.config_io import save_config
 from .diffusion import diffusion_loss, drop_mask, sample_noise, sample_timesteps, training_target
 from .metrics import StepMeter, count_flops, peak_memory_gib, peak_tflops
@@ -191,7 +191,7 @@ class Trainer:
         prepares the next step.
         """
         batch = batch.to(self.accelerator.device)
-        if self.config.model.compile_mode == "reduce-overhead":
+        if self.config.model.compile_mode in CUDA_GRAPH_MODES:
             torch.compiler.cudagraph_mark_step_begin()  # the last step's graph outputs are no longer read
         out = {}
         with self.accelerator.accumulate(self.model):

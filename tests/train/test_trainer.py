@@ -149,6 +149,7 @@ def test_compiled_model_trains_as_the_eager_model_does(shards, tmp_path, scope):
         (["model.compile_mode=fast"], "model.compile_mode must be one of"),
         (["model.compile_mode=reduce-overhead"], "model.compile_mode=reduce-overhead needs model.compile=true"),
         (["model.compile=true", "model.compile_mode=reduce-overhead", "optim.grad_accum=2"], "optim.grad_accum=1"),
+        (["model.compile=true", "model.compile_mode=max-autotune", "optim.grad_accum=2"], "optim.grad_accum=1"),
     ],
 )
 def test_contradictory_config_fails_at_start(shards, tmp_path, overrides, needle):
