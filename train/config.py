@@ -60,7 +60,7 @@ class ModelConfig:
     (Inductor's ``force_layout_optimization``). Inductor's own heuristic keeps a training graph in
     NCHW when any convolution halves its channels (the UNets' up blocks do), and cuDNN then
     transposes every convolution's input and output. In a stage-2 step on an H100 the network's
-    forward and backward took 0.198 s of GPU time with it against 0.205 s without (one run each,
+    forward and backward took 0.197 s of GPU time with it against 0.205 s without (one run each,
     on two machines), so it stays off."""
     vae_chunk: int = 16
     """Images per VAE encoder call; a step's images (target, reference, environment, objects) are one stack."""
