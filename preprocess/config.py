@@ -95,6 +95,16 @@ class AnnotateConfig:
     num_cpus: float = 0.5
     concurrency: int = 1
     """Annotate actors (one model copy each)."""
+    localise_concurrency: int = 0
+    """0: each annotate actor localises its own clips, with its own copy of the localise model.
+    N >= 1: localisation is a stage of its own, N actors between clips and annotate, so that one
+    VLM serves the annotate actors of a GPU (a 7B VLM holds about 16 GiB) and batches the
+    keyframes of ``localise_batch_size`` clips per call. Annotate then reads the boxes it wrote."""
+    localise_batch_size: int = 8
+    """Clips per localise actor call (with ``localise_concurrency`` >= 1)."""
+    localise_num_gpus: float = 0.0
+    """GPUs per localise actor (fractional allowed; with ``localise_concurrency`` >= 1)."""
+    localise_num_cpus: float = 0.5
 
     def roles(self) -> dict[str, str]:
         return {"localise": self.localise, "segment": self.segment, "pose": self.pose, "depth": self.depth}
@@ -109,6 +119,17 @@ class AnnotateConfig:
         _positive("annotate.concurrency", self.concurrency)
         if self.num_gpus < 0:
             raise ValueError(f"annotate.num_gpus must be >= 0, got {self.num_gpus}")
+        if self.localise_concurrency < 0:
+            raise ValueError(f"annotate.localise_concurrency must be >= 0, got {self.localise_concurrency}")
+        _positive("annotate.localise_batch_size", self.localise_batch_size)
+        _positive("annotate.localise_num_cpus", self.localise_num_cpus)
+        if self.localise_num_gpus < 0:
+            raise ValueError(f"annotate.localise_num_gpus must be >= 0, got {self.localise_num_gpus}")
+
+    @property
+    def separate_localise(self) -> bool:
+        """Whether localisation runs as its own stage before annotate."""
+        return self.localise_concurrency > 0
 
 
 @dataclass

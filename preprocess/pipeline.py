@@ -30,7 +30,7 @@ from .config import PreprocessConfig
 from .ledger import Ledger
 from .rows import STAGE_TIMES
 from .sink import ShardSink
-from .stages import AnnotateStage, ClipStage, ProbeStage, QualifyStage
+from .stages import AnnotateStage, ClipStage, LocaliseStage, ProbeStage, QualifyStage
 from .stats import RunStats
 
 log = logging.getLogger(__name__)
@@ -39,15 +39,19 @@ ENGINES = ("ray", "local")
 
 def iter_local(rows: list[dict], config: PreprocessConfig):
     """The same stages called directly, one after another, in this process (no Ray)."""
-    stages = [ProbeStage(config.probe, config.clips.min_frames), ClipStage(config.clips),
-              AnnotateStage(config.annotate), QualifyStage(config.qualify)]
-    for stage in stages:
-        stage.setup()
+    probe, clip = ProbeStage(config.probe, config.clips.min_frames), ClipStage(config.clips)
+    localise = LocaliseStage(config.annotate) if config.annotate.separate_localise else None
+    annotate, qualify = AnnotateStage(config.annotate), QualifyStage(config.qualify)
+    for stage in (probe, clip, localise, annotate, qualify):
+        if stage is not None:
+            stage.setup()
     size = config.annotate.batch_size
     for row in rows:
-        clips = stages[1](stages[0]([row]))
+        clips = clip(probe([row]))
+        if localise is not None:
+            clips = localise(clips)
         for i in range(0, len(clips), size):
-            yield from stages[3](stages[2](clips[i: i + size]))
+            yield from qualify(annotate(clips[i: i + size]))
 
 
 def _write_json(path: Path, data: dict) -> None:

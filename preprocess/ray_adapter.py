@@ -17,7 +17,7 @@ import ray.data
 
 from .config import PreprocessConfig
 from .rows import batch_from_rows, new_row, normalise, rows_from_batch
-from .stages import AnnotateStage, ClipStage, ProbeStage, QualifyStage
+from .stages import AnnotateStage, ClipStage, LocaliseStage, ProbeStage, QualifyStage
 
 MAX_INPUT_BLOCKS = 1024
 log = logging.getLogger(__name__)
@@ -51,23 +51,26 @@ def fit_to_cluster(config: PreprocessConfig, resources: dict[str, float]) -> Pre
     configuration error.
     """
     c = copy.deepcopy(config)
-    stages = [(c.probe, c.probe.concurrency), (c.clips, c.clips.concurrency),
-              (c.annotate, c.annotate.concurrency), (c.qualify, 1)]
-    wanted = sum(stage.num_cpus * n for stage, n in stages)
+    a = c.annotate
+    stages = [(c.probe, "num_cpus", c.probe.concurrency), (c.clips, "num_cpus", c.clips.concurrency),
+              (a, "num_cpus", a.concurrency), (c.qualify, "num_cpus", 1), (a, "localise_num_cpus", a.localise_concurrency)]
+    wanted = sum(getattr(stage, key) * n for stage, key, n in stages)
     cpus = float(resources.get("CPU", 0.0))
     if 0 < cpus < wanted:
         log.warning("stages reserve %.2f CPUs, the cluster has %.0f: scaling reservations by %.2f", wanted, cpus,
                     cpus / wanted)
-        for stage, _ in stages:
-            stage.num_cpus *= cpus / wanted * 0.999
-    gpus = c.annotate.num_gpus * c.annotate.concurrency
-    if gpus > 0 and float(resources.get("GPU", 0.0)) == 0.0:
-        raise ValueError(f"annotate asks for {gpus} GPUs but the Ray cluster has none; set annotate.num_gpus=0")
+        for stage, key, _ in stages:
+            setattr(stage, key, getattr(stage, key) * cpus / wanted * 0.999)
+    has_gpus = float(resources.get("GPU", 0.0)) > 0.0
+    for what, gpus, setting in (("annotate", a.num_gpus * a.concurrency, "annotate.num_gpus"),
+                                ("localise", a.localise_num_gpus * a.localise_concurrency, "annotate.localise_num_gpus")):
+        if gpus > 0 and not has_gpus:
+            raise ValueError(f"{what} asks for {gpus} GPUs but the Ray cluster has none; set {setting}=0")
     return c
 
 
 def build_dataset(rows: list[dict], config: PreprocessConfig) -> ray.data.Dataset:
-    """catalog rows -> probe -> clips -> annotate -> qualify, as a lazy Ray Dataset."""
+    """catalog rows -> probe -> clips -> [localise] -> annotate -> qualify, as a lazy Ray Dataset."""
     c = fit_to_cluster(config, ray.cluster_resources())
     blocks = max(1, min(len(rows), MAX_INPUT_BLOCKS))
     ds = ray.data.from_items([normalise(r) for r in rows] or [new_row()], override_num_blocks=blocks)
@@ -76,6 +79,10 @@ def build_dataset(rows: list[dict], config: PreprocessConfig) -> ray.data.Datase
     ds = _actor_stage(ds, ProbeStage, (c.probe, c.clips.min_frames), batch_size=1, size=c.probe.concurrency,
                       num_cpus=c.probe.num_cpus)
     ds = _actor_stage(ds, ClipStage, (c.clips,), batch_size=1, size=c.clips.concurrency, num_cpus=c.clips.num_cpus)
+    if c.annotate.separate_localise:
+        ds = _actor_stage(ds, LocaliseStage, (c.annotate,), batch_size=c.annotate.localise_batch_size,
+                          size=c.annotate.localise_concurrency, num_cpus=c.annotate.localise_num_cpus,
+                          num_gpus=c.annotate.localise_num_gpus)
     ds = _actor_stage(ds, AnnotateStage, (c.annotate,), batch_size=c.annotate.batch_size,
                       size=c.annotate.concurrency, num_cpus=c.annotate.num_cpus, num_gpus=c.annotate.num_gpus)
     return _actor_stage(ds, QualifyStage, (c.qualify,), batch_size=c.annotate.batch_size, size=1,

@@ -40,6 +40,8 @@ COLUMNS: dict[str, object] = {
     "clip_width": 0,
     "clip_height": 0,
     "mp4": b"",
+    # localise, when it runs as its own stage: the clip's boxes as JSON (annotate reads them)
+    "localisation": "",
     # annotate / qualify: the encoded schema-v1 members besides mp4
     "json": b"",
     "mask_npz": b"",
@@ -48,11 +50,12 @@ COLUMNS: dict[str, object] = {
     # seconds each stage spent on this row (a video's probe/clip time sits on its first clip row)
     "t_probe": 0.0,
     "t_clips": 0.0,
+    "t_localise": 0.0,
     "t_annotate": 0.0,
     "t_annotate_parts": "",  # JSON: seconds of the annotate time by part (decode, each role, encode)
     "t_qualify": 0.0,
 }
-STAGE_TIMES = ("t_probe", "t_clips", "t_annotate", "t_qualify")
+STAGE_TIMES = ("t_probe", "t_clips", "t_localise", "t_annotate", "t_qualify")
 
 
 def new_row(**values) -> dict:

@@ -19,7 +19,7 @@ from collections import Counter
 from .rows import OK
 
 log = logging.getLogger(__name__)
-STAGE_UNITS = {"probe": "videos", "clips": "videos", "annotate": "clips", "qualify": "clips"}
+STAGE_UNITS = {"probe": "videos", "clips": "videos", "localise": "clips", "annotate": "clips", "qualify": "clips"}
 
 
 class RunStats:
@@ -40,7 +40,7 @@ class RunStats:
 
     def row(self, row: dict) -> None:
         for stage in STAGE_UNITS:
-            seconds = row[f"t_{stage}"]
+            seconds = row.get(f"t_{stage}", 0.0)
             if seconds > 0:
                 self.stage_seconds[stage] += seconds
                 self.stage_items[stage] += 1

@@ -14,7 +14,9 @@
    :class:`VlmCostOracleBoxes`: the production VLM localiser (Qwen2.5-VL-7B, random bf16 weights
    saved as a model folder) asked about every keyframe at its full cost, with answers held to
    ``--vlm-tokens`` tokens as ``bench_vlm`` holds them, after which the crawl's exact boxes
-   prompt SAM2.
+   prompt SAM2. ``--localise-actors N`` runs localisation as a stage of its own (N actors, each
+   with ``--localise-gpu`` of the GPU, ``--vlm-batch`` keyframes a call) instead of inside every
+   annotate actor.
    With ``--engine local`` the same stages run one after another in this process instead: each
    model then has the GPU to itself, and its seconds per clip on these very clips (the first
    clip, which compiles, left out) give the bound that the pipeline's clips per GPU-hour are
@@ -166,6 +168,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="run the VLM localiser (random Qwen2.5-VL-7B) on every keyframe, then the oracle's boxes")
     parser.add_argument("--vlm-tokens", type=int, default=64, help="with --vlm: tokens per answer (as bench_vlm)")
     parser.add_argument("--vlm-batch", type=int, default=8, help="with --vlm: keyframes per generate() call")
+    parser.add_argument("--localise-actors", type=int, default=0,
+                        help="localise as a stage of its own with this many actors (0: inside each annotate actor)")
+    parser.add_argument("--localise-gpu", type=float, default=0.1,
+                        help="GPU share of each localise actor (with --localise-actors); the annotate actors share the rest")
     parser.add_argument("--sapiens-batch", type=int, default=8)
     parser.add_argument("--no-head-compile", action="store_true",
                         help="Sapiens heads eager (no per-actor compile at start-up: for short runs)")
@@ -198,10 +204,14 @@ def main(argv: list[str] | None = None) -> int:
     render_s = time.perf_counter() - start
     weights = write_weights(work / "weights", args.sapiens, args.tiny)
     gpu = 0 if args.tiny else 1
+    localise_gpu = gpu * args.localise_gpu if args.localise_actors else 0.0
     localise = "tools.bench_pipeline:VlmCostOracleBoxes" if args.vlm else "oracle"
     overrides = [
         f"annotate.localise={localise}", "annotate.segment=sam2", "annotate.pose=sapiens", "annotate.depth=sapiens",
-        f"annotate.num_gpus={gpu / args.actors}", f"annotate.concurrency={args.actors}", "annotate.batch_size=1",
+        f"annotate.num_gpus={(gpu - localise_gpu * args.localise_actors) / args.actors}",
+        f"annotate.concurrency={args.actors}", "annotate.batch_size=1",
+        f"annotate.localise_concurrency={args.localise_actors}", f"annotate.localise_num_gpus={localise_gpu}",
+        f"annotate.localise_batch_size={max(1, args.vlm_batch // args.keyframes)}",
         f"clips.clip_frames={clip_frames}", f"clips.min_frames={clip_frames}", "clips.short_side=null",
         f"clips.concurrency={args.clip_actors}", *args.set,
     ]
@@ -237,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         "actors": args.actors if args.engine == "ray" else 1,
         "videos": args.videos, "clip": f"{clip_frames} frames of {h}x{w} at {fps:g} fps", "keyframes": args.keyframes,
         "overrides": args.set, "vlm": f"qwen2.5_vl_7b, {args.vlm_tokens} tokens an answer" if args.vlm else None,
+        "localise_actors": args.localise_actors,
         "render_s": round(render_s, 1),
         "wall_s": wall, "clips_annotated": annotated, "clips_written": summary["clips"],
         "clips_rejected_by_reason": summary["clips_rejected_by_reason"],

@@ -12,6 +12,7 @@ bug and propagates.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -66,6 +67,26 @@ class ObjectTrack:
 class Localisation:
     person: dict[int, Box]  # clip frame index -> person box (keyframes)
     objects: list[ObjectTrack] = field(default_factory=list)
+
+
+def localisation_to_json(localisation: Localisation) -> str:
+    """A localisation as JSON text (frame keys become strings)."""
+    def boxes(d):
+        return {str(k): [float(v) for v in b] for k, b in d.items()}
+
+    return json.dumps({"person": boxes(localisation.person),
+                       "objects": [{"label": t.label, "boxes": boxes(t.boxes)} for t in localisation.objects]})
+
+
+def localisation_from_json(text: str) -> Localisation:
+    """Inverse of :func:`localisation_to_json`."""
+    data = json.loads(text)
+
+    def boxes(d):
+        return {int(k): tuple(float(v) for v in b) for k, b in d.items()}
+
+    return Localisation(person=boxes(data["person"]),
+                        objects=[ObjectTrack(t["label"], boxes(t["boxes"])) for t in data["objects"]])
 
 
 @dataclass

@@ -4,9 +4,10 @@ Ray; :mod:`preprocess.ray_adapter` maps them over a Ray Dataset."""
 
 from .annotate import AnnotateStage
 from .clips import ClipStage
+from .localise import LocaliseStage
 from .probe import ProbeStage
 from .qualify import QualifyStage
 
-STAGES = (ProbeStage, ClipStage, AnnotateStage, QualifyStage)
+STAGES = (ProbeStage, ClipStage, LocaliseStage, AnnotateStage, QualifyStage)
 
-__all__ = ["AnnotateStage", "ClipStage", "ProbeStage", "QualifyStage", "STAGES"]
+__all__ = ["AnnotateStage", "ClipStage", "LocaliseStage", "ProbeStage", "QualifyStage", "STAGES"]

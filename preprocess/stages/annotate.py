@@ -11,7 +11,8 @@ role receives the earlier results as keywords::
 
 A backend that raises :class:`AnnotationError` for a batch is retried clip by clip, so one bad
 clip fails alone. The output row carries the encoded schema-v1 members (mask/pose/depth npz and
-json); the mp4 stays the bytes the clip stage made.
+json); the mp4 stays the bytes the clip stage made. Where localisation ran as its own stage
+(:mod:`preprocess.stages.localise`), the boxes come from the row instead of a localise call.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from dataset.schema import ClipMeta, ClipSample, encode_sample
 from dataset.video import decode_mp4
 
 from ..annotators import AnnotationError, Clip, build_annotator
-from ..annotators.base import ROLES
+from ..annotators.base import ROLES, localisation_from_json
 from ..config import AnnotateConfig
 from ..rows import FAILED, OK, fail
 from ..timeline import nearest_resize, output_size, rotation_turns
@@ -49,6 +50,42 @@ def boxes_json(localisation) -> dict:
     return {"person": {str(k): list(map(float, b)) for k, b in localisation.person.items()}, "objects": objects}
 
 
+def run_backend(annotator, clips: list[Clip], context: dict[str, list]) -> list:
+    """Results for every clip, or an AnnotationError in the place of a clip that failed."""
+    try:
+        return list(annotator(clips, **context))
+    except AnnotationError:
+        if len(clips) == 1:
+            raise
+    out = []
+    for i, clip in enumerate(clips):
+        try:
+            out.append(annotator([clip], **{k: [v[i]] for k, v in context.items()})[0])
+        except AnnotationError as exc:
+            out.append(exc)
+    return out
+
+
+def decode_rows(rows: list[dict]) -> tuple[list[dict], list[int], list[Clip]]:
+    """(rows, with a failed decode recorded on its row; indices of the decoded rows; their clips)."""
+    out, todo, clips = list(rows), [], []
+    for i, row in enumerate(rows):
+        if row["status"] != OK:
+            continue
+        try:
+            clips.append(clip_from_row(row))
+            todo.append(i)
+        except (ValueError, av.error.FFmpegError) as exc:  # the clip mp4 does not decode: record it, go on
+            out[i] = fail(row, FAILED, "clip_decode_error", str(exc))
+    return out, todo, clips
+
+
+def _given_localisation(row: dict):
+    if not row["localisation"]:
+        return AnnotationError("no_localisation", "the localise stage left no boxes on this row")
+    return localisation_from_json(row["localisation"])
+
+
 class AnnotateStage:
     name = "annotate"
 
@@ -59,26 +96,15 @@ class AnnotateStage:
     def setup(self) -> None:
         for role, backend in self.config.roles().items():
             self.annotators[role] = build_annotator(role, backend, self.config.backend_config.get(role))
-            self.annotators[role].setup()
+            if not (role == "localise" and self.config.separate_localise):  # the localise stage loads it
+                self.annotators[role].setup()
 
     def _run_role(self, role: str, clips: list[Clip], done: dict[str, list]) -> list:
-        """Results for every clip, or an AnnotationError in the place of a clip that failed."""
-        annotator = self.annotators[role]
-        context = {name: done[name] for name in EARLIER[role]}
-        try:
-            return list(annotator(clips, **context))
-        except AnnotationError:
-            if len(clips) == 1:
-                raise
-        out = []
-        for i, clip in enumerate(clips):
-            try:
-                out.append(annotator([clip], **{k: [v[i]] for k, v in context.items()})[0])
-            except AnnotationError as exc:
-                out.append(exc)
-        return out
+        return run_backend(self.annotators[role], clips, {name: done[name] for name in EARLIER[role]})
 
-    def annotate(self, clips: list[Clip]) -> tuple[dict[str, list], list[AnnotationError | None]]:
+    def annotate(self, clips: list[Clip], localisations: list | None = None
+                 ) -> tuple[dict[str, list], list[AnnotationError | None]]:
+        """Every role on ``clips``; ``localisations`` (one per clip) stand in for the localise role."""
         self.role_seconds = dict.fromkeys(ROLES, 0.0)
         done: dict[str, list] = {RESULT_NAME[role]: [None] * len(clips) for role in ROLES}
         errors: list[AnnotationError | None] = [None] * len(clips)
@@ -89,7 +115,10 @@ class AnnotateStage:
             subset = {name: [done[name][i] for i in alive] for name in EARLIER[role]}
             started = time.perf_counter()
             try:
-                results = self._run_role(role, [clips[i] for i in alive], subset)
+                if role == "localise" and localisations is not None:
+                    results = [localisations[i] for i in alive]
+                else:
+                    results = self._run_role(role, [clips[i] for i in alive], subset)
             except AnnotationError as exc:
                 results = [exc]
             self.role_seconds[role] = time.perf_counter() - started  # results are on the host: device work is done
@@ -120,17 +149,10 @@ class AnnotateStage:
         if not self.annotators:
             self.setup()
         start = time.perf_counter()
-        out, todo, clips = list(rows), [], []
-        for i, row in enumerate(rows):
-            if row["status"] != OK:
-                continue
-            try:
-                clips.append(clip_from_row(row))
-                todo.append(i)
-            except (ValueError, av.error.FFmpegError) as exc:  # the clip mp4 does not decode: record it, go on
-                out[i] = fail(row, FAILED, "clip_decode_error", str(exc))
+        out, todo, clips = decode_rows(rows)
         decoded = time.perf_counter()
-        results, errors = self.annotate(clips) if clips else ({}, [])
+        given = [_given_localisation(rows[i]) for i in todo] if self.config.separate_localise else None
+        results, errors = self.annotate(clips, given) if clips else ({}, [])
         annotated = time.perf_counter()
         for j, i in enumerate(todo):
             if errors[j] is not None:

@@ -48,9 +48,10 @@ def test_the_vlm_runs_on_every_keyframe_and_the_oracle_boxes_prompt_sam2(tmp_pat
     out = tmp_path / "report.json"
     assert main(["--tiny", "--vlm", "--vlm-tokens", "4", "--videos", "1", "--seconds", "1.2", "--size", "64x96",
                  "--actors", "1", "--clip-actors", "1", "--sam2-threshold=-1e9", "--keyframes", "3",
-                 "--work", str(tmp_path / "work"), "--out", str(out)]) == 0
+                 "--localise-actors", "1", "--work", str(tmp_path / "work"), "--out", str(out)]) == 0
     report = json.loads(out.read_text())
     assert report["clips_annotated"] == 2 and report["vlm"].startswith("qwen2.5_vl_7b, 4 tokens")
+    assert report["localise_actors"] == 1 and report["stage_worker_s"]["localise"] > 0  # its own stage
     samples = [s for tar in list_shards(tmp_path / "work" / "out" / "shards") for s in iter_samples(tar)]
     assert len(samples) == report["clips_written"] > 0
     for sample in samples:
