@@ -40,7 +40,7 @@ class RunStats:
 
     def row(self, row: dict) -> None:
         for stage in STAGE_UNITS:
-            seconds = row.get(f"t_{stage}", 0.0)
+            seconds = row[f"t_{stage}"]
             if seconds > 0:
                 self.stage_seconds[stage] += seconds
                 self.stage_items[stage] += 1

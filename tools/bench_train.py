@@ -19,6 +19,7 @@ annotators, no Ray) so the benchmark needs nothing but this repository.
 from __future__ import annotations
 
 import argparse
+import bisect
 import json
 import logging
 import tempfile
@@ -112,8 +113,6 @@ def gpu_time_by_range(launches: list[tuple[float, float]], windows: dict[str, li
     out = {name: 0.0 for name in windows} | {"other": 0.0}
     spans = sorted((a, b, name) for name, ws in windows.items() for a, b in ws)
     starts = [a for a, _, _ in spans]
-    import bisect
-
     for t, us in launches:
         i = bisect.bisect_right(starts, t) - 1
         out[spans[i][2] if i >= 0 and t < spans[i][1] else "other"] += us

@@ -4,7 +4,9 @@ A localise model such as a 7B VLM holds about 16 GiB; inside every annotate acto
 its own copy, and it sees only that actor's clips per call. As a stage of its own, a few actors
 serve every annotate actor and batch the keyframes of ``annotate.localise_batch_size`` clips per
 call. Each clip's boxes go on its row as JSON (``localisation``); a clip the backend cannot
-localise ends here with the backend's reason, like any failed annotation.
+localise ends here with the backend's reason, like any failed annotation. Rows carry the clip as
+mp4 bytes, not frames, so this stage decodes each clip and annotate decodes it again: a CPU cost
+paid to hold one localise model per GPU instead of one per annotate actor.
 """
 
 from __future__ import annotations

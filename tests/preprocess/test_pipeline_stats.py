@@ -3,13 +3,13 @@
 import json
 
 from preprocess import stats as stats_module
-from preprocess.rows import OK
+from preprocess.rows import OK, new_row
 from preprocess.stats import RunStats
 
 
 def _row(t_annotate: float, parts: str = "") -> dict:
-    return {"t_probe": 0.1, "t_clips": 0.2, "t_annotate": t_annotate, "t_qualify": 0.0, "clip_count": 1,
-            "status": OK, "reason": "", "t_annotate_parts": parts}
+    return new_row(t_probe=0.1, t_clips=0.2, t_annotate=t_annotate, t_qualify=0.0, clip_count=1,
+                   status=OK, reason="", t_annotate_parts=parts)
 
 
 def test_steady_rate_counts_annotated_clips_from_the_first_arrival(monkeypatch):
