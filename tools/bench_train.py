@@ -244,7 +244,8 @@ def run(args: argparse.Namespace) -> int:
     if args.vae_images:
         from tools.bench_vae import bench_vae
 
-        report["vae"] = bench_vae(args.vae_images, 64 if args.tiny else 512, args.steps, args.tiny, args.vae_ways.split(","))
+        report["vae"] = bench_vae(args.vae_images, 64 if args.tiny else 512, args.steps, args.tiny, args.vae_ways.split(","),
+                                  args.vae_chunk)
         log.info("%s", json.dumps(report["vae"]))
         save()
     cases = args.cases or [(s, args.stage1_batch if s == 1 else args.stage2_batch, args.compile) for s in args.stages]
@@ -259,7 +260,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shards", help="shard folder; default: make synthetic shards first")
     parser.add_argument("--videos", type=int, default=12, help="synthetic videos when making shards")
     parser.add_argument("--clip-frames", type=int, default=48, help="frames per synthetic clip")
-    parser.add_argument("--stages", type=int, nargs="+", default=[2, 1])
+    parser.add_argument("--stages", type=int, nargs="*", default=[2, 1],
+                        help="stages to measure (none: only the baseline and --vae-images)")
     parser.add_argument("--stage1-batch", type=int, default=4)
     parser.add_argument("--stage2-batch", type=int, default=1)
     parser.add_argument("--frames", type=int, default=16)
@@ -270,7 +272,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="STAGE:BATCH[:compile] cases to measure, e.g. 2:1 2:1:compile 1:8 (instead of --stages)")
     parser.add_argument("--vae-images", type=int, default=0, help="also time the VAE encoder alone on this many images")
     parser.add_argument("--vae-ways", default="eager,eager_benchmark,compiled,compiled_channels_last",
-                        help="ways of running the VAE encoder to time, comma-separated")
+                        help="ways of running the VAE encoder to time, comma-separated (tools.bench_vae.WAYS)")
+    parser.add_argument("--vae-chunk", type=int, default=16, help="images per VAE encoder call with --vae-images")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="training-config override for every case, e.g. model.compile_vae=true (repeatable)")
     parser.add_argument("--profile", type=int, default=0, metavar="N",

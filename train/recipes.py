@@ -6,7 +6,9 @@ weight folders) to the user; the config validates once everything is filled in.
 - ``stage1``: image mode, 512x512; trains ReferenceNet, the DenoisingNet's spatial layers, pose
   modulation and the object guider from Stable Diffusion 1.5 weights.
 - ``stage2``: video mode, 512x512x16 frames; trains the AnimateDiff temporal layers only,
-  starting from the stage-1 export (``model.init_from``) and a motion module.
+  starting from the stage-1 export (``model.init_from``) and a motion module. A step at batch 1
+  encodes 34-49 images (16 target and 16 environment frames, the reference, the 0-16 frames that
+  show objects or one blank frame): one VAE call of up to 49, padded to a multiple of 7.
 - ``tiny``: a small random model on the CPU, minutes on two cores (the demo, the tests).
 """
 
@@ -33,7 +35,7 @@ def stage2() -> dict:
         "stage": 2,
         "max_steps": 20_000,
         "mixed_precision": "bf16",
-        "model": {"arch": "pretrained", "gradient_checkpointing": True},
+        "model": {"arch": "pretrained", "gradient_checkpointing": True, "vae_chunk": 49, "vae_pad_to": 7},
         "data": {"batch_size": 1, "num_workers": 8, "batches_per_epoch": 5000,
                  "sample": {"mode": "video", "num_frames": 16, "stride": 4, "height": 512, "width": 512}},
         "optim": {"lr": 1e-5, "warmup_steps": 500},

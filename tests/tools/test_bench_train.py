@@ -21,7 +21,9 @@ def test_vae_timing_reports_each_way_with_counted_flops():
     row = bench_vae(images=3, size=32, repeat=1, tiny=True, ways=("eager", "eager_benchmark"))
     assert row["tflop_per_image"] >= 0 and row["images"] == 3
     for way in ("eager", "eager_benchmark"):
-        assert row[f"{way}_s"] > 0
+        assert row[f"{way}_s"] > 0 and row[f"{way}_recompiled_while_timed"] is False
+    with pytest.raises(ValueError, match="unknown VAE ways.*max_autotune"):
+        bench_vae(images=3, size=32, repeat=1, tiny=True, ways=("fastest",))
 
 
 def test_busy_time_is_the_union_of_kernel_intervals():
