@@ -1,8 +1,8 @@
 """The frozen VAE encoder's share of a training step, per way of running it.
 
-A stage-2 step at 512x512x16 encodes about 33-49 images (16 target frames, 16 environment frames,
-the reference and the frames that show objects). This times ``train.conditioning.encode_video``
-on such a stack of random 512x512 images with the SD 1.5 VAE (random weights, bf16) in four
+A stage-2 step at 512x512x16 encodes 34-49 images (16 target frames, 16 environment frames,
+the reference, the frames that show objects or one blank frame). This times
+``train.conditioning.encode_video`` on such a stack of random 512x512 images with the SD 1.5 VAE (random weights, bf16) in these
 ways: eager with cuDNN's heuristic algorithm choice, eager with ``cudnn.benchmark``, compiled
 (``torch.compile`` of the encoder), compiled in channels-last memory, compiled for static shapes
 as the trainer does (``model.compile_vae``), and compiled for static shapes with Inductor's
@@ -39,12 +39,12 @@ def bench_vae(images: int = 48, size: int = 512, repeat: int = 5, tiny: bool = F
     from train.conditioning import encode_video
     from train.metrics import count_flops
 
-    device = torch.device("cuda" if torch.cuda.is_available() and not tiny else "cpu")
-    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    video = torch.rand(1, 3, images, size, size, device=device, dtype=dtype) * 2 - 1
     unknown = set(ways) - set(WAYS)
     if unknown:
         raise ValueError(f"unknown VAE ways {sorted(unknown)}; choose from {WAYS}")
+    device = torch.device("cuda" if torch.cuda.is_available() and not tiny else "cpu")
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    video = torch.rand(1, 3, images, size, size, device=device, dtype=dtype) * 2 - 1
     row = {"images": images, "size": size, "chunk": chunk}
     with torch.no_grad():
         # FLOPs counted once, on the eager encoder: a compiled one is never run under the counter
