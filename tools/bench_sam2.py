@@ -10,7 +10,8 @@ number of tracks; ours runs the objects whose memories hold the same frames as o
   and a ``.cpu()`` of every frame's masks; timed with and without loading the frames;
 - ``ours``: :func:`preprocess.models.sam2_track.track_clip` on frames in memory, image features
   encoded ``feature_batch`` frames a pass, masks moved to the host once per direction; also with
-  objects one at a time (``batch_objects=False``) and with the other weight storage (``bf16_weights``);
+  objects one at a time (``batch_objects=False``), with the other weight storage (``bf16_weights``)
+  and with the other setting of ``bf16_memory_attention`` (the memory attention wholly in bf16);
 - ``procs``: several worker processes, each tracking its own clip on the same GPU at once, as
   several annotate actors with fractional GPUs do in the pipeline (aggregate frames/s);
 - ``compiled``: the same with sam2's ``vos_optimized`` compilation (optional; its compile time is reported).
@@ -61,13 +62,17 @@ def box_prompts(hw: tuple[int, int], tracks: int = 2, keyframes: tuple[int, ...]
 
 
 def _build(name: str, device, tiny: bool, feature_batch: int, compile: bool, batch_objects: bool = True,
-           bf16_weights: bool | None = None):
+           bf16_weights: bool | None = None, bf16_memory_attention: bool | None = None):
     """Our predictor with the pipeline's settings (:class:`Sam2Config`) unless told otherwise."""
     from preprocess.annotators.sam2_video import Sam2Config, build_predictor
 
-    bf16_weights = Sam2Config().bf16_weights if bf16_weights is None else bf16_weights
+    defaults = Sam2Config()
+    bf16_weights = defaults.bf16_weights if bf16_weights is None else bf16_weights
+    if bf16_memory_attention is None:
+        bf16_memory_attention = defaults.bf16_memory_attention
     return build_predictor(SAM2_CONFIGS[name], None, device, SAM2_TINY if tiny else [], feature_batch, compile,
-                           batch_objects=batch_objects, bf16_weights=bf16_weights)
+                           batch_objects=batch_objects, bf16_weights=bf16_weights,
+                           bf16_memory_attention=bf16_memory_attention)
 
 
 def stock_rates(name: str, frames: np.ndarray, device, tiny: bool, prompts: dict) -> dict:
@@ -171,6 +176,9 @@ def bench_sam2(name: str, frames: np.ndarray, device, tiny: bool, feature_batch:
     other = not Sam2Config().bf16_weights  # the weights' other storage: float32 cast by autocast at each call, or bf16
     predictor = _build(name, device, tiny, feature_batch, False, bf16_weights=other)
     row[f"ours_{'bf16' if other else 'fp32'}_weights_fps"] = round(ours_rate(predictor, frames, device, prompts), 2)
+    other = not Sam2Config().bf16_memory_attention
+    predictor = _build(name, device, tiny, feature_batch, False, bf16_memory_attention=other)
+    row[f"ours_{'' if other else 'no_'}bf16_memory_attention_fps"] = round(ours_rate(predictor, frames, device, prompts), 2)
     if device.type == "cuda":
         row["peak_gib"] = round(torch.cuda.max_memory_allocated(device) / 2**30, 2)
     for n in procs:

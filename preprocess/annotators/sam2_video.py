@@ -35,6 +35,7 @@ class Sam2Config:
     feature_cache: int = 64  # frames whose image features stay cached (prompts on several keyframes revisit them)
     batch_objects: bool = True  # track objects whose memories hold the same frames as one batch (sam2: one at a time)
     bf16_weights: bool = True  # Linear/Conv weights stored in bf16, so autocast does not cast them at every call
+    bf16_memory_attention: bool = False  # memory attention wholly in bf16, autocast off inside (no casts in its layers)
     compile: bool = False  # sam2's vos_optimized compilation (CUDA only; the first clip compiles: over 420 s on an H100)
     num_gpus: float = 0.0
 
@@ -47,14 +48,16 @@ class Sam2Config:
 
 def build_predictor(config: str, checkpoint: str | None, device, overrides=(), feature_batch: int = 8,
                     compile: bool = False, feature_cache: int = 64, batch_objects: bool = True,
-                    bf16_weights: bool = False):
+                    bf16_weights: bool = False, bf16_memory_attention: bool = False):
     """Our in-memory-frames video predictor (compiled as sam2's ``vos_optimized`` if asked).
 
     ``bf16_weights`` stores the weights of Linear and convolution layers in bfloat16. The predictor
     always runs under bf16 autocast (:func:`preprocess.models.sam2_track.track_clip`), which
     otherwise casts each float32 weight again at every call: one kernel and its host work per layer,
     per frame and per object. Norms, embeddings and positional tables stay float32, as autocast
-    keeps them. A predictor so built runs only under bf16 autocast.
+    keeps them. A predictor so built runs only under bf16 autocast. ``bf16_memory_attention`` runs
+    the memory attention (the transformer that conditions every frame on the memories, per object)
+    in bfloat16 throughout: see :func:`run_in_bf16`.
     """
     import torch
     from sam2.build_sam import build_sam2_video_predictor
@@ -71,7 +74,38 @@ def build_predictor(config: str, checkpoint: str | None, device, overrides=(), f
     predictor.batch_objects = batch_objects
     if bf16_weights:
         cast_matmul_weights(predictor, torch.bfloat16)
+    if bf16_memory_attention:
+        run_in_bf16(predictor.memory_attention)
     return predictor
+
+
+def run_in_bf16(module) -> None:
+    """Run ``module`` in bfloat16 throughout: parameters (norms included) in bf16, floating inputs
+    cast once on entry, autocast off inside.
+
+    Under autocast a transformer's residual stream stays float32 and LayerNorm runs in float32, so
+    every matrix product first casts its float32 input to bf16: a kernel per layer, per frame and
+    per object. In bf16 throughout there are none; LayerNorm and attention still accumulate in
+    float32 inside their kernels. The output is bf16 (autocast takes it as it is afterwards).
+    """
+    import torch
+
+    module.to(torch.bfloat16)
+    device_type = next(module.parameters()).device.type
+    forward = module.forward
+
+    def cast(value):
+        if isinstance(value, (list, tuple)):
+            return type(value)(cast(v) for v in value)
+        if isinstance(value, torch.Tensor) and value.is_floating_point():
+            return value.to(torch.bfloat16)
+        return value
+
+    def bf16_forward(*args, **kwargs):
+        with torch.autocast(device_type, enabled=False):
+            return forward(*cast(args), **{k: cast(v) for k, v in kwargs.items()})
+
+    module.forward = bf16_forward
 
 
 def cast_matmul_weights(model, dtype) -> None:
@@ -99,7 +133,8 @@ class Sam2Segmenter(Annotator):
         before = memory_mark(device)
         self.predictor = build_predictor(self.config.config, str(self.checkpoint), device, self.config.overrides,
                                          self.config.feature_batch, self.config.compile, self.config.feature_cache,
-                                         self.config.batch_objects, self.config.bf16_weights)
+                                         self.config.batch_objects, self.config.bf16_weights,
+                                         self.config.bf16_memory_attention)
         log_setup_memory(f"sam2 ({self.config.config})", device, before)
 
     def __call__(self, clips: list[Clip], localisations: list[Localisation], **_) -> list[Segmentation | AnnotationError]:

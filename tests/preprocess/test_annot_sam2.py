@@ -231,3 +231,48 @@ def test_bf16_weights_skip_autocast_casts_and_keep_the_masks(checkpoint):
         casts[bf16] = counter.casts
     assert casts[True] < 0.5 * casts[False]
     assert (masks[True] == masks[False]).mean() > 0.999
+
+
+def test_memory_attention_in_bf16_keeps_its_residual_stream_in_bf16_and_the_masks(checkpoint):
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from preprocess.models.sam2_track import track_clip
+
+    class CastsInside(TorchDispatchMode):  # casts while the memory attention runs
+        inside = False
+        casts = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.casts += self.inside and func is torch.ops.aten.to.dtype
+            return func(*args, **(kwargs or {}))
+
+    clip = make_clip(t=12)
+    prompts = {0: {0: (16.0, 12.0, 32.0, 37.0)}, 1: {0: (40.0, 30.0, 50.0, 40.0)}}
+    masks, casts, norm_inputs, outputs = {}, {}, {}, {}
+    for bf16 in (False, True):
+        predictor = _backend(checkpoint, bf16_memory_attention=bf16).predictor
+        attention = predictor.memory_attention
+        counter, seen, out_dtypes = CastsInside(), set(), set()
+        for norm in (m for m in attention.modules() if isinstance(m, torch.nn.LayerNorm)):
+            norm.register_forward_pre_hook(lambda m, args, seen=seen: seen.add(args[0].dtype))
+        forward = attention.forward
+
+        def watched(*args, _forward=forward, _out=out_dtypes, **kwargs):
+            counter.inside = True
+            try:
+                out = _forward(*args, **kwargs)
+            finally:
+                counter.inside = False
+            _out.add(out.dtype)
+            return out
+
+        attention.forward = watched
+        with counter:
+            masks[bf16] = track_clip(predictor, clip.frames, prompts, chunk=64, threshold=0.0)
+        casts[bf16], norm_inputs[bf16], outputs[bf16] = counter.casts, seen, out_dtypes
+    # under autocast the residual stream is float32; in bf16 throughout it never is
+    assert norm_inputs[False] == {torch.float32} and norm_inputs[True] == {torch.bfloat16}
+    assert outputs[True] == {torch.bfloat16}
+    # autocast's casts before each matrix product are gone (RoPE's own float casts remain)
+    assert casts[True] <= 0.8 * casts[False]
+    assert (masks[True] == masks[False]).mean() > 0.99
