@@ -10,8 +10,9 @@ number of tracks; ours runs the objects whose memories hold the same frames as o
   and a ``.cpu()`` of every frame's masks; timed with and without loading the frames;
 - ``ours``: :func:`preprocess.models.sam2_track.track_clip` on frames in memory, image features
   encoded ``feature_batch`` frames a pass, masks moved to the host once per direction; also with
-  objects one at a time (``batch_objects=False``), with the other weight storage (``bf16_weights``)
-  and with the other setting of ``bf16_memory_attention`` (the memory attention wholly in bf16);
+  objects one at a time (``batch_objects=False``), with the other weight storage (``bf16_weights``),
+  with the other setting of ``bf16_memory_attention`` (the memory attention wholly in bf16), and
+  with the defaults once more after these variants (the rate drifts within a run);
 - ``procs``: several worker processes, each tracking its own clip on the same GPU at once, as
   several annotate actors with fractional GPUs do in the pipeline (aggregate frames/s);
 - ``compiled``: the same with sam2's ``vos_optimized`` compilation (optional; its compile time is reported).
@@ -179,6 +180,10 @@ def bench_sam2(name: str, frames: np.ndarray, device, tiny: bool, feature_batch:
     other = not Sam2Config().bf16_memory_attention
     predictor = _build(name, device, tiny, feature_batch, False, bf16_memory_attention=other)
     row[f"ours_{'' if other else 'no_'}bf16_memory_attention_fps"] = round(ours_rate(predictor, frames, device, prompts), 2)
+    # the defaults once more, after the variants: the rate drifts within a run (clocks, allocator),
+    # and a variant timed later than the defaults would otherwise get the drift as its own gain
+    row["ours_defaults_again_fps"] = round(ours_rate(_build(name, device, tiny, feature_batch, False), frames, device,
+                                                     prompts), 2)
     if device.type == "cuda":
         row["peak_gib"] = round(torch.cuda.max_memory_allocated(device) / 2**30, 2)
     for n in procs:
