@@ -85,8 +85,9 @@ def run_in_bf16(module) -> None:
 
     Under autocast a transformer's residual stream stays float32 and LayerNorm runs in float32, so
     every matrix product first casts its float32 input to bf16: a kernel per layer, per frame and
-    per object. In bf16 throughout there are none; LayerNorm and attention still accumulate in
-    float32 inside their kernels. The output is bf16 (autocast takes it as it is afterwards).
+    per object. In bf16 throughout those casts are gone (sam2's rotary encoding still rotates
+    queries and keys in float32); LayerNorm and attention still accumulate in float32 inside their
+    kernels. The output is bf16 (autocast takes it as it is afterwards).
     """
     import torch
 
