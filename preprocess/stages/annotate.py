@@ -51,12 +51,13 @@ def boxes_json(localisation) -> dict:
 
 
 def run_backend(annotator, clips: list[Clip], context: dict[str, list]) -> list:
-    """Results for every clip, or an AnnotationError in the place of a clip that failed."""
+    """Results for every clip, or an AnnotationError in the place of a clip that failed (a batch
+    that fails is retried clip by clip; this never raises AnnotationError)."""
     try:
         return list(annotator(clips, **context))
-    except AnnotationError:
+    except AnnotationError as exc:
         if len(clips) == 1:
-            raise
+            return [exc]
     out = []
     for i, clip in enumerate(clips):
         try:
@@ -114,13 +115,10 @@ class AnnotateStage:
                 break
             subset = {name: [done[name][i] for i in alive] for name in EARLIER[role]}
             started = time.perf_counter()
-            try:
-                if role == "localise" and localisations is not None:
-                    results = [localisations[i] for i in alive]
-                else:
-                    results = self._run_role(role, [clips[i] for i in alive], subset)
-            except AnnotationError as exc:
-                results = [exc]
+            if role == "localise" and localisations is not None:
+                results = [localisations[i] for i in alive]
+            else:
+                results = self._run_role(role, [clips[i] for i in alive], subset)
             self.role_seconds[role] = time.perf_counter() - started  # results are on the host: device work is done
             for i, result in zip(alive, results):
                 if isinstance(result, AnnotationError):

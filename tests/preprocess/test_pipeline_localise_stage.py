@@ -38,6 +38,8 @@ def test_the_stage_writes_boxes_that_annotate_uses_and_failures_end_on_their_row
     localised = LocaliseStage(separate.annotate)(rows)
     assert {(r["source"].rsplit("/", 1)[-1], r["status"], r["reason"], bool(r["localisation"]), r["t_localise"] > 0)
             for r in localised} == {(video.name, "ok", "", True, True), ("no_sidecar.mp4", "failed", "no_sidecar", False, True)}
+    lone = [r for r in rows if r["source"].endswith("no_sidecar.mp4")][:1]  # a batch of one failing clip
+    assert [(r["status"], r["reason"]) for r in LocaliseStage(separate.annotate)(lone)] == [("failed", "no_sidecar")]
     expected = AnnotateStage(inside.annotate)(rows)
     got = AnnotateStage(separate.annotate)(localised)
     assert [(r["status"], r["reason"]) for r in got] == [(r["status"], r["reason"]) for r in expected]
