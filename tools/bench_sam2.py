@@ -10,8 +10,10 @@ number of tracks; ours runs the objects whose memories hold the same frames as o
   and a ``.cpu()`` of every frame's masks; timed with and without loading the frames;
 - ``ours``: :func:`preprocess.models.sam2_track.track_clip` on frames in memory, image features
   encoded ``feature_batch`` frames a pass, masks moved to the host once per direction; also with
-  objects one at a time (``batch_objects=False``), with the other weight storage (``bf16_weights``),
-  with the other setting of ``bf16_memory_attention`` (the memory attention wholly in bf16), and
+  objects one at a time (``batch_objects=False``), with the other weight storage (``bf16_weights``,
+  no component wholly in bf16),
+  with the other setting of ``bf16_modules`` (none of the components wholly in bf16 when the
+  default names some, all of them when it names none), and
   with the defaults once more after these variants (the rate drifts within a run);
 - ``procs``: several worker processes, each tracking its own clip on the same GPU at once, as
   several annotate actors with fractional GPUs do in the pipeline (aggregate frames/s);
@@ -63,17 +65,16 @@ def box_prompts(hw: tuple[int, int], tracks: int = 2, keyframes: tuple[int, ...]
 
 
 def _build(name: str, device, tiny: bool, feature_batch: int, compile: bool, batch_objects: bool = True,
-           bf16_weights: bool | None = None, bf16_memory_attention: bool | None = None):
+           bf16_weights: bool | None = None, bf16_modules: list[str] | None = None):
     """Our predictor with the pipeline's settings (:class:`Sam2Config`) unless told otherwise."""
     from preprocess.annotators.sam2_video import Sam2Config, build_predictor
 
     defaults = Sam2Config()
     bf16_weights = defaults.bf16_weights if bf16_weights is None else bf16_weights
-    if bf16_memory_attention is None:
-        bf16_memory_attention = defaults.bf16_memory_attention
+    bf16_modules = defaults.bf16_modules if bf16_modules is None else bf16_modules
     return build_predictor(SAM2_CONFIGS[name], None, device, SAM2_TINY if tiny else [], feature_batch, compile,
                            batch_objects=batch_objects, bf16_weights=bf16_weights,
-                           bf16_memory_attention=bf16_memory_attention)
+                           bf16_modules=bf16_modules)
 
 
 def stock_rates(name: str, frames: np.ndarray, device, tiny: bool, prompts: dict) -> dict:
@@ -159,7 +160,7 @@ def bench_sam2(name: str, frames: np.ndarray, device, tiny: bool, feature_batch:
                stock: bool = True, tracks: int = 2, keyframes: tuple[int, ...] = (0,)) -> dict:
     import torch
 
-    from preprocess.annotators.sam2_video import Sam2Config
+    from preprocess.annotators.sam2_video import BF16_MODULES, Sam2Config
 
     prompts = box_prompts(frames.shape[1:3], tracks, keyframes)
     row = {"model": name, "what": f"video propagation, {tracks} tracks boxed on frames {list(keyframes)}",
@@ -174,12 +175,14 @@ def bench_sam2(name: str, frames: np.ndarray, device, tiny: bool, feature_batch:
     if tracks > 1:  # the same path with sam2's one-object-at-a-time frame step
         one = _build(name, device, tiny, feature_batch, False, batch_objects=False)
         row["ours_objects_one_at_a_time_fps"] = round(ours_rate(one, frames, device, prompts), 2)
-    other = not Sam2Config().bf16_weights  # the weights' other storage: float32 cast by autocast at each call, or bf16
-    predictor = _build(name, device, tiny, feature_batch, False, bf16_weights=other)
+    # the weights' other storage (float32 cast by autocast at each call, or bf16), with no component
+    # wholly in bf16, which would store its weights in bf16 whatever this says
+    other = not Sam2Config().bf16_weights
+    predictor = _build(name, device, tiny, feature_batch, False, bf16_weights=other, bf16_modules=[])
     row[f"ours_{'bf16' if other else 'fp32'}_weights_fps"] = round(ours_rate(predictor, frames, device, prompts), 2)
-    other = not Sam2Config().bf16_memory_attention
-    predictor = _build(name, device, tiny, feature_batch, False, bf16_memory_attention=other)
-    row[f"ours_{'' if other else 'no_'}bf16_memory_attention_fps"] = round(ours_rate(predictor, frames, device, prompts), 2)
+    other = [] if Sam2Config().bf16_modules else list(BF16_MODULES)
+    predictor = _build(name, device, tiny, feature_batch, False, bf16_modules=other)
+    row[f"ours_{'' if other else 'no_'}bf16_modules_fps"] = round(ours_rate(predictor, frames, device, prompts), 2)
     # the defaults once more, after the variants: the rate drifts within a run (clocks, allocator),
     # and a variant timed later than the defaults would otherwise get the drift as its own gain
     row["ours_defaults_again_fps"] = round(ours_rate(_build(name, device, tiny, feature_batch, False), frames, device,

@@ -18,6 +18,9 @@ from .base import AnnotationError, Annotator, Clip, Localisation, Segmentation, 
 
 log = logging.getLogger(__name__)
 FETCH = "a SAM2.1 checkpoint (e.g. sam2.1_hiera_base_plus.pt) from https://github.com/facebookresearch/sam2#download-checkpoints"
+# SAM2's components that may run wholly in bf16 (the prompt encoder stays under autocast: it embeds
+# point and box coordinates, which bf16 would round to several pixels)
+BF16_MODULES = ("image_encoder", "memory_attention", "memory_encoder", "sam_mask_decoder")
 
 
 @dataclass
@@ -35,7 +38,8 @@ class Sam2Config:
     feature_cache: int = 64  # frames whose image features stay cached (prompts on several keyframes revisit them)
     batch_objects: bool = True  # track objects whose memories hold the same frames as one batch (sam2: one at a time)
     bf16_weights: bool = True  # Linear/Conv weights stored in bf16, so autocast does not cast them at every call
-    bf16_memory_attention: bool = False  # memory attention wholly in bf16, autocast off inside (no casts in its layers)
+    # components run wholly in bf16, autocast off inside (no casts before their matrix products)
+    bf16_modules: list[str] = field(default_factory=lambda: list(BF16_MODULES))
     compile: bool = False  # sam2's vos_optimized compilation (CUDA only; the first clip compiles: over 420 s on an H100)
     num_gpus: float = 0.0
 
@@ -44,20 +48,22 @@ class Sam2Config:
                 or self.feature_cache < 1):
             raise ValueError("chunk >= 2, 0 <= max_empty_fraction <= 1, min_pixels >= 1, feature_batch >= 1 and "
                              "feature_cache >= 1 are required")
+        unknown = sorted(set(self.bf16_modules) - set(BF16_MODULES))
+        if unknown:
+            raise ValueError(f"bf16_modules: unknown {unknown}; choose from {list(BF16_MODULES)}")
 
 
 def build_predictor(config: str, checkpoint: str | None, device, overrides=(), feature_batch: int = 8,
                     compile: bool = False, feature_cache: int = 64, batch_objects: bool = True,
-                    bf16_weights: bool = False, bf16_memory_attention: bool = False):
+                    bf16_weights: bool = False, bf16_modules=()):
     """Our in-memory-frames video predictor (compiled as sam2's ``vos_optimized`` if asked).
 
     ``bf16_weights`` stores the weights of Linear and convolution layers in bfloat16. The predictor
     always runs under bf16 autocast (:func:`preprocess.models.sam2_track.track_clip`), which
     otherwise casts each float32 weight again at every call: one kernel and its host work per layer,
     per frame and per object. Norms, embeddings and positional tables stay float32, as autocast
-    keeps them. A predictor so built runs only under bf16 autocast. ``bf16_memory_attention`` runs
-    the memory attention (the transformer that conditions every frame on the memories, per object)
-    in bfloat16 throughout: see :func:`run_in_bf16`.
+    keeps them. A predictor so built runs only under bf16 autocast. ``bf16_modules`` names the
+    components (of :data:`BF16_MODULES`) that run in bfloat16 throughout: see :func:`run_in_bf16`.
     """
     import torch
     from sam2.build_sam import build_sam2_video_predictor
@@ -74,8 +80,8 @@ def build_predictor(config: str, checkpoint: str | None, device, overrides=(), f
     predictor.batch_objects = batch_objects
     if bf16_weights:
         cast_matmul_weights(predictor, torch.bfloat16)
-    if bf16_memory_attention:
-        run_in_bf16(predictor.memory_attention)
+    for name in bf16_modules:
+        run_in_bf16(getattr(predictor, name))
     return predictor
 
 
@@ -135,7 +141,7 @@ class Sam2Segmenter(Annotator):
         self.predictor = build_predictor(self.config.config, str(self.checkpoint), device, self.config.overrides,
                                          self.config.feature_batch, self.config.compile, self.config.feature_cache,
                                          self.config.batch_objects, self.config.bf16_weights,
-                                         self.config.bf16_memory_attention)
+                                         self.config.bf16_modules)
         log_setup_memory(f"sam2 ({self.config.config})", device, before)
 
     def __call__(self, clips: list[Clip], localisations: list[Localisation], **_) -> list[Segmentation | AnnotationError]:

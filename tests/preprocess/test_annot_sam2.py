@@ -222,7 +222,7 @@ def test_bf16_weights_skip_autocast_casts_and_keep_the_masks(checkpoint):
     prompts = {0: {0: (16.0, 12.0, 32.0, 37.0)}, 1: {0: (40.0, 30.0, 50.0, 40.0)}}
     masks, casts = {}, {}
     for bf16 in (False, True):
-        predictor = _backend(checkpoint, bf16_weights=bf16).predictor
+        predictor = _backend(checkpoint, bf16_weights=bf16, bf16_modules=[]).predictor
         linear = next(m for m in predictor.modules() if isinstance(m, torch.nn.Linear))
         norm = next(m for m in predictor.modules() if isinstance(m, torch.nn.LayerNorm))
         assert linear.weight.dtype == (torch.bfloat16 if bf16 else torch.float32) and norm.weight.dtype == torch.float32
@@ -233,46 +233,39 @@ def test_bf16_weights_skip_autocast_casts_and_keep_the_masks(checkpoint):
     assert (masks[True] == masks[False]).mean() > 0.999
 
 
-def test_memory_attention_in_bf16_keeps_its_residual_stream_in_bf16_and_the_masks(checkpoint):
+def test_bf16_modules_run_without_float32_activations_and_keep_the_masks(checkpoint):
+    """Under autocast, norms and residual streams stay float32 and each matrix product first casts
+    its input; components named in ``bf16_modules`` see only bf16 inside, with fewer casts."""
     from torch.utils._python_dispatch import TorchDispatchMode
 
+    from preprocess.annotators.sam2_video import BF16_MODULES
     from preprocess.models.sam2_track import track_clip
 
-    class CastsInside(TorchDispatchMode):  # casts while the memory attention runs
-        inside = False
+    class CountCasts(TorchDispatchMode):
         casts = 0
 
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            self.casts += self.inside and func is torch.ops.aten.to.dtype
+            self.casts += func is torch.ops.aten.to.dtype
             return func(*args, **(kwargs or {}))
 
     clip = make_clip(t=12)
     prompts = {0: {0: (16.0, 12.0, 32.0, 37.0)}, 1: {0: (40.0, 30.0, 50.0, 40.0)}}
-    masks, casts, norm_inputs, outputs = {}, {}, {}, {}
-    for bf16 in (False, True):
-        predictor = _backend(checkpoint, bf16_memory_attention=bf16).predictor
-        attention = predictor.memory_attention
-        counter, seen, out_dtypes = CastsInside(), set(), set()
-        for norm in (m for m in attention.modules() if isinstance(m, torch.nn.LayerNorm)):
-            norm.register_forward_pre_hook(lambda m, args, seen=seen: seen.add(args[0].dtype))
-        forward = attention.forward
-
-        def watched(*args, _forward=forward, _out=out_dtypes, **kwargs):
-            counter.inside = True
-            try:
-                out = _forward(*args, **kwargs)
-            finally:
-                counter.inside = False
-            _out.add(out.dtype)
-            return out
-
-        attention.forward = watched
-        with counter:
-            masks[bf16] = track_clip(predictor, clip.frames, prompts, chunk=64, threshold=0.0)
-        casts[bf16], norm_inputs[bf16], outputs[bf16] = counter.casts, seen, out_dtypes
-    # under autocast the residual stream is float32; in bf16 throughout it never is
-    assert norm_inputs[False] == {torch.float32} and norm_inputs[True] == {torch.bfloat16}
-    assert outputs[True] == {torch.bfloat16}
-    # autocast's casts before each matrix product are gone (RoPE's own float casts remain)
-    assert casts[True] <= 0.8 * casts[False]
+    masks, casts, seen = {}, {}, {}
+    for modules in ([], list(BF16_MODULES)):
+        predictor = _backend(checkpoint, bf16_modules=modules).predictor
+        key = bool(modules)
+        seen[key] = {name: set() for name in BF16_MODULES}
+        for name in BF16_MODULES:  # the dtype of every floating input of each layer with weights inside each component
+            for layer in (m for m in getattr(predictor, name).modules() if list(m.parameters(recurse=False))):
+                layer.register_forward_pre_hook(lambda m, args, dtypes=seen[key][name]: dtypes.update(
+                    a.dtype for a in args if isinstance(a, torch.Tensor) and a.is_floating_point()))
+        with CountCasts() as counter:
+            masks[key] = track_clip(predictor, clip.frames, prompts, chunk=64, threshold=0.0)
+        casts[key] = counter.casts
+    for name in BF16_MODULES:
+        assert torch.float32 in seen[False][name], name  # autocast: float32 activations inside
+        assert seen[True][name] == {torch.bfloat16}, name
+    assert casts[True] <= 0.6 * casts[False]  # sam2's rotary encoding still casts queries and keys to float32
     assert (masks[True] == masks[False]).mean() > 0.99
+    with pytest.raises(ValueError, match=r"bf16_modules: unknown \['sam_prompt_encoder'\]; choose from"):
+        _backend(checkpoint, bf16_modules=["sam_prompt_encoder"])
