@@ -48,6 +48,8 @@ class Sam2Config:
                 or self.feature_cache < 1):
             raise ValueError("chunk >= 2, 0 <= max_empty_fraction <= 1, min_pixels >= 1, feature_batch >= 1 and "
                              "feature_cache >= 1 are required")
+        if isinstance(self.bf16_modules, str):
+            raise ValueError(f"bf16_modules: a list of names, e.g. [{self.bf16_modules}], not a string")
         unknown = sorted(set(self.bf16_modules) - set(BF16_MODULES))
         if unknown:
             raise ValueError(f"bf16_modules: unknown {unknown}; choose from {list(BF16_MODULES)}")

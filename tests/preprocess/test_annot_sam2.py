@@ -269,3 +269,5 @@ def test_bf16_modules_run_without_float32_activations_and_keep_the_masks(checkpo
     assert (masks[True] == masks[False]).mean() > 0.99
     with pytest.raises(ValueError, match=r"bf16_modules: unknown \['sam_prompt_encoder'\]; choose from"):
         _backend(checkpoint, bf16_modules=["sam_prompt_encoder"])
+    with pytest.raises(ValueError, match=r"a list of names, e.g. \[image_encoder\]"):
+        _backend(checkpoint, bf16_modules="image_encoder")
