@@ -64,8 +64,9 @@ def build_predictor(config: str, checkpoint: str | None, device, overrides=(), f
     always runs under bf16 autocast (:func:`preprocess.models.sam2_track.track_clip`), which
     otherwise casts each float32 weight again at every call: one kernel and its host work per layer,
     per frame and per object. Norms, embeddings and positional tables stay float32, as autocast
-    keeps them. A predictor so built runs only under bf16 autocast. ``bf16_modules`` names the
-    components (of :data:`BF16_MODULES`) that run in bfloat16 throughout: see :func:`run_in_bf16`.
+    keeps them, except inside the components named in ``bf16_modules`` (of :data:`BF16_MODULES`),
+    which run in bfloat16 throughout, parameters included: see :func:`run_in_bf16`. A predictor so
+    built runs only under bf16 autocast.
     """
     import torch
     from sam2.build_sam import build_sam2_video_predictor
