@@ -10,7 +10,10 @@ time spent waiting for data. The plain SD 1.5 UNet baseline of ``aa2 bench-model
 same process. ``--profile N`` then runs N more steps under ``torch.profiler`` and reports where
 the step's time goes: per named range (conditioning, forward, loss, backward, clip_grad,
 optimizer, ema) its host time and the GPU time of the kernels launched in it, the fraction of
-wall time the GPU had a kernel running, and the costliest kernels. ``--synced-steps N`` times N
+wall time the GPU had a kernel running, and the costliest kernels: GPU time by kernel family
+(attention, convolution, layout transposes, matrix products, Triton, other) and by kernel name,
+for the whole step from the kernels' own records (CUDA graph replays included) and per range by
+launch. ``--synced-steps N`` times N
 more steps that wait for the GPU after each, to show what a host read-back per step costs.
 ``--make-shards`` first writes a synthetic crawl and preprocesses it (oracle
 annotators, no Ray) so the benchmark needs nothing but this repository.
@@ -22,6 +25,7 @@ import argparse
 import bisect
 import json
 import logging
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -104,19 +108,59 @@ def busy_us(intervals: list[tuple[float, float]]) -> float:
     return total
 
 
-def gpu_time_by_range(launches: list[tuple[float, float]], windows: dict[str, list[tuple[float, float]]]) -> dict:
-    """Kernel time per named range, by when each kernel was *launched*: ``launches`` are (host time
-    of the launching op, kernel microseconds), ``windows`` the host intervals of each range. Kernels
-    run later than they are launched (and backward's ops run on autograd's own thread), so a
-    kernel is charged to the range that was open on the host when its op ran; the rest is
-    ``other``. Ranges do not nest here; the first that holds a launch takes it."""
-    out = {name: 0.0 for name in windows} | {"other": 0.0}
+def charge_to_ranges(times: list[float], windows: dict[str, list[tuple[float, float]]]) -> list[str]:
+    """The range each launch (host time of the launching op) is charged to: the range that was open
+    on the host when its op ran, else ``other``. Kernels run later than they are launched (and
+    backward's ops run on autograd's own thread), so launch times, not kernel times, decide.
+    Ranges do not nest here; the first that holds a launch takes it."""
     spans = sorted((a, b, name) for name, ws in windows.items() for a, b in ws)
     starts = [a for a, _, _ in spans]
-    for t, us in launches:
+    out = []
+    for t in times:
         i = bisect.bisect_right(starts, t) - 1
-        out[spans[i][2] if i >= 0 and t < spans[i][1] else "other"] += us
+        out.append(spans[i][2] if i >= 0 and t < spans[i][1] else "other")
     return out
+
+
+def gpu_time_by_range(launches: list[tuple[float, float]], windows: dict[str, list[tuple[float, float]]]) -> dict:
+    """Kernel time per named range: ``launches`` are (host time of the launching op, kernel
+    microseconds), ``windows`` the host intervals of each range (see :func:`charge_to_ranges`)."""
+    out = {name: 0.0 for name in windows} | {"other": 0.0}
+    for (_, us), name in zip(launches, charge_to_ranges([t for t, _ in launches], windows)):
+        out[name] += us
+    return out
+
+
+# kernel families, by name (cuDNN, cuBLAS, FlashAttention, Inductor); the first pattern that matches wins
+KERNEL_KINDS = (
+    ("attention", re.compile(r"sdpa|flash|fmha|attention", re.I)),
+    ("convolution", re.compile(r"fprop|dgrad|wgrad|conv", re.I)),
+    ("layout", re.compile(r"nchwToNhwc|nhwcToNchw|transpose", re.I)),
+    ("matmul", re.compile(r"gemm|nvjet|cutlass", re.I)),
+    ("triton", re.compile(r"^triton_")),
+)
+
+
+def kernel_kind(name: str) -> str:
+    return next((kind for kind, pattern in KERNEL_KINDS if pattern.search(name)), "other")
+
+
+def kernel_table(kernels: list[tuple[float, str, float]], windows: dict[str, list[tuple[float, float]]],
+                 steps: int, top: int = 15) -> dict:
+    """Per range, GPU milliseconds a step by kernel family and the costliest kernels by name
+    (ms a step, calls a step); ``kernels`` are (launch host time, kernel name, microseconds)."""
+    table: dict[str, dict] = {}
+    for (_, name, us), where in zip(kernels, charge_to_ranges([t for t, _, _ in kernels], windows)):
+        entry = table.setdefault(where, {"kinds": {}, "names": {}})
+        kind = kernel_kind(name)
+        entry["kinds"][kind] = entry["kinds"].get(kind, 0.0) + us / steps / 1e3
+        ms, calls = entry["names"].get(name, (0.0, 0.0))
+        entry["names"][name] = (ms + us / steps / 1e3, calls + 1 / steps)
+    for entry in table.values():
+        ranked = sorted(entry["names"].items(), key=lambda item: -item[1][0])[:top]
+        entry["names"] = [{"name": name[:100], "ms": ms, "calls": calls} for name, (ms, calls) in ranked]
+        entry["kinds"] = dict(sorted(entry["kinds"].items(), key=lambda item: -item[1]))
+    return table
 
 
 def profile_steps(trainer, batches, top: int = 12) -> dict:
@@ -136,8 +180,11 @@ def profile_steps(trainer, batches, top: int = 12) -> dict:
         wall = time.perf_counter() - start
     events = prof.events()
     kernels = [(e.time_range.start, e.time_range.end) for e in events if e.device_type == DeviceType.CUDA]
-    launches = [(e.time_range.start, sum(k.duration for k in e.kernels)) for e in events
-                if e.device_type == DeviceType.CPU and e.kernels]
+    launched = [e for e in events if e.device_type == DeviceType.CPU and e.kernels]
+    launches = [(e.time_range.start, sum(k.duration for k in e.kernels)) for e in launched]
+    named = [(e.time_range.start, k.name, k.duration) for e in launched for k in e.kernels]
+    device_kernels = [(e.time_range.start, e.name, e.time_range.elapsed_us())
+                      for e in events if e.device_type == DeviceType.CUDA]
     n = len(batches)
     windows = {name: [(h.time_range.start, h.time_range.end) for h in events
                       if h.name == name and h.device_type == DeviceType.CPU] for name in RANGES}
@@ -149,7 +196,8 @@ def profile_steps(trainer, batches, top: int = 12) -> dict:
     return {"steps": n, "wall_s_per_step": wall / n, "gpu_busy_s_per_step": busy_us(kernels) / n / 1e6,
             "gpu_busy_fraction": busy_us(kernels) / 1e6 / wall if cuda else None,
             "kernel_s_per_step": sum(us for _, us in launches) / n / 1e6, "gpu_s_outside_ranges": gpu["other"] / n / 1e6,
-            "ranges": ranges, "table": table}
+            "ranges": ranges, "kernels_by_range": kernel_table(named, windows, n),
+            "kernels": kernel_table(device_kernels, {}, n, top=30).get("other"), "table": table}
 
 
 def measure_stage(stage: int, batch_size: int, compile: bool, args: argparse.Namespace, shards: Path) -> dict:

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from tools.bench_train import add_arguments, busy_us, gpu_time_by_range, parse_case, run
+from tools.bench_train import add_arguments, busy_us, gpu_time_by_range, kernel_kind, kernel_table, parse_case, run
 from tools.bench_vae import bench_vae
 
 
@@ -37,6 +37,23 @@ def test_kernels_are_charged_to_the_range_open_when_they_were_launched():
     assert gpu_time_by_range(launches, windows) == {"forward": 10.0, "backward": 5.0, "other": 7.5}
 
 
+def test_kernel_names_fall_into_families_and_tables_rank_them_per_range():
+    assert kernel_kind("sm90_xmma_fprop_implicit_gemm_bf16bf16_bf16f32_f32_nhwckrsc_nhwc") == "convolution"
+    assert kernel_kind("sm90_xmma_dgrad_implicit_gemm_bf16") == "convolution"
+    assert kernel_kind("cudnn_generated_fort_native_sdpa_sm90_flash_bprop_wgmma_f16") == "attention"
+    assert kernel_kind("void cudnn::engines_precompiled::nchwToNhwcKernel<__nv_bfloat16>") == "layout"
+    assert kernel_kind("nvjet_tst_128x256_64x4_1x2_h_bz_coopA_NTN") == "matmul"
+    assert kernel_kind("triton_red_fused_native_group_norm_2") == "triton"
+    assert kernel_kind("void at::native::vectorized_elementwise_kernel<4>") == "other"
+    windows = {"forward": [(0, 10)], "backward": [(10, 20)]}
+    kernels = [(1, "triton_a", 4000.0), (2, "triton_a", 2000.0), (3, "sm90_xmma_fprop_x", 1000.0),
+               (12, "nvjet_y", 8000.0), (30, "elementwise", 500.0)]
+    table = kernel_table(kernels, windows, steps=2, top=1)
+    assert table["forward"]["kinds"] == {"triton": 3.0, "convolution": 0.5}  # ms a step, costliest first
+    assert table["forward"]["names"] == [{"name": "triton_a", "ms": 3.0, "calls": 1.0}]
+    assert table["backward"]["kinds"] == {"matmul": 4.0} and table["other"]["kinds"] == {"other": 0.25}
+
+
 @pytest.mark.timeout(300)
 def test_tiny_benchmark_applies_overrides_and_profiles_every_part_of_the_step(tmp_path):
     out = tmp_path / "report.json"
@@ -50,6 +67,7 @@ def test_tiny_benchmark_applies_overrides_and_profiles_every_part_of_the_step(tm
     assert profile["steps"] == 2 and set(profile["ranges"]) == {"conditioning", "forward", "loss", "backward",
                                                                 "clip_grad", "optimizer", "ema"}
     assert all(r["host_s"] > 0 for r in profile["ranges"].values())
+    assert profile["kernels"] is None  # no GPU kernels on the CPU
     # the named ranges lie inside the step
     assert sum(r["host_s"] for r in profile["ranges"].values()) < profile["wall_s_per_step"] * 1.05
 
