@@ -43,7 +43,7 @@ def test_kernel_names_fall_into_families_and_tables_rank_them_per_range():
     assert kernel_kind("cudnn_generated_fort_native_sdpa_sm90_flash_bprop_wgmma_f16") == "attention"
     assert kernel_kind("void cudnn::engines_precompiled::nchwToNhwcKernel<__nv_bfloat16>") == "layout"
     assert kernel_kind("nvjet_tst_128x256_64x4_1x2_h_bz_coopA_NTN") == "matmul"
-    assert kernel_kind("triton_red_fused_native_group_norm_2") == "triton"
+    assert kernel_kind("triton_red_fused_convolution_native_group_norm_2") == "triton"
     assert kernel_kind("void at::native::vectorized_elementwise_kernel<4>") == "other"
     windows = {"forward": [(0, 10)], "backward": [(10, 20)]}
     kernels = [(1, "triton_a", 4000.0), (2, "triton_a", 2000.0), (3, "sm90_xmma_fprop_x", 1000.0),
