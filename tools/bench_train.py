@@ -78,10 +78,13 @@ def time_conditioning(trainer, batch, repeats: int) -> float:
     """Seconds per step of the frozen VAE and image-encoder passes alone (part of the step time)."""
     import torch
 
-    cuda = batch.frames.device.type == "cuda"
+    from train.conditioning import build_inputs
 
-    def run() -> None:  # the call the step makes (Trainer.conditioning)
-        trainer.conditioning(batch, 0)
+    cuda = batch.frames.device.type == "cuda"
+    c, options = trainer.components, trainer.accelerator.unwrap_model(trainer.model).spec
+
+    def run() -> None:  # as Trainer.compute_loss calls it: outside autocast (the frozen models hold bf16 weights)
+        build_inputs(batch, c.vae, c.image_encoder, options, **trainer.vae_options())
         if cuda:
             torch.cuda.synchronize()
 
@@ -161,8 +164,7 @@ def kernel_table(kernels: list[tuple[float, str, float]], windows: dict[str, lis
 
 
 def profile_steps(trainer, batches, top: int = 12) -> dict:
-    """Run all but the last of the host batches under torch.profiler, each with the one after it
-    (prepared ahead with ``model.overlap_conditioning``); where the step's time goes (see the module docstring)."""
+    """Run the batches under torch.profiler; where the step's time goes (see the module docstring)."""
     import torch
     from torch.autograd import DeviceType
     from torch.profiler import ProfilerActivity, profile
@@ -171,8 +173,8 @@ def profile_steps(trainer, batches, top: int = 12) -> dict:
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
     with profile(activities=activities) as prof:
         start = time.perf_counter()
-        for batch, following in zip(batches, batches[1:]):
-            trainer.train_step(batch, following)
+        for batch in batches:
+            trainer.train_step(batch)
         if cuda:
             torch.cuda.synchronize()
         wall = time.perf_counter() - start
@@ -183,7 +185,7 @@ def profile_steps(trainer, batches, top: int = 12) -> dict:
     launched = [e for e in events if e.device_type == DeviceType.CPU and e.kernels]
     launches = [(e.time_range.start, sum(k.duration for k in e.kernels)) for e in launched]
     named = [(e.time_range.start, k.name, k.duration) for e in launched for k in e.kernels]
-    n = len(batches) - 1
+    n = len(batches)
     windows = {name: [(h.time_range.start, h.time_range.end) for h in events
                       if h.name == name and h.device_type == DeviceType.CPU] for name in RANGES}
     windows = {name: w for name, w in windows.items() if w}
@@ -210,9 +212,9 @@ def measure_stage(stage: int, batch_size: int, compile: bool, args: argparse.Nam
         trainer = Trainer(stage_config(stage, args, shards, Path(out), batch_size, compile))
         device = trainer.accelerator.device
         meter, steps, last = StepMeter(), 0, time.perf_counter()
-        for batch, following, _ in trainer.batches():
+        for batch in trainer.loader:
             meter.data_ready()
-            trainer.train_step(batch, following)
+            trainer.train_step(batch)
             steps += 1
             # as the training loop runs: the host waits for the GPU only when it reads a figure, so it
             # prepares the next step while the GPU runs this one; the window's last step waits for all
@@ -232,16 +234,16 @@ def measure_stage(stage: int, batch_size: int, compile: bool, args: argparse.Nam
         row = meter.summary(trainer.flops_per_step, peak_tflops(device))
         if args.synced_steps:  # the same steps with a wait for the GPU after each: what host read-backs cost
             synced = StepMeter()
-            for _, (batch, following, _) in zip(range(args.synced_steps), trainer.batches()):
+            for _, batch in zip(range(args.synced_steps), trainer.loader):
                 synced.data_ready()
-                trainer.train_step(batch, following)
+                trainer.train_step(batch)
                 if device.type == "cuda":
                     torch.cuda.synchronize()
                 synced.step_done(len(batch), len(batch) * batch.num_frames)
             row["step_s_synced_each_step"] = synced.summary(None, None)["step_time_s"]
         profiled = None
         if args.profile:
-            batches = [b for _, b in zip(range(args.profile + 1), trainer.loader)]
+            batches = [b.to(device) for _, b in zip(range(args.profile), trainer.loader)]
             profiled = profile_steps(trainer, batches)
         row["conditioning_s"] = time_conditioning(trainer, batch.to(device), args.steps)
         row.update(stage=stage, batch=trainer.config.data.batch_size, frames=batch.num_frames,
@@ -250,7 +252,7 @@ def measure_stage(stage: int, batch_size: int, compile: bool, args: argparse.Nam
                    checkpointing=args.checkpointing, compiled=compile, workers=args.workers, overrides=args.set)
         del trainer
     if profiled:
-        log.info("profile of %d steps:\n%s", profiled["steps"], profiled["table"])
+        log.info("profile of %d steps (batches already on the device):\n%s", profiled["steps"], profiled["table"])
         row["profile"] = profiled
     log.info("%s", json.dumps(row))
     return _rounded(row)

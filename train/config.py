@@ -73,11 +73,6 @@ class ModelConfig:
     for 48 images of 512x512 on an H200, ``aa2 bench-train --vae-images 48``). The first step
     (FLOP counting) runs the eager encoder. In a stage-2 step on an H100 it cut the conditioning
     passes from 0.26 to 0.18 s. See ``vae_pad_to`` for the shapes it compiles."""
-    overlap_conditioning: bool = False
-    """Fetch the loader's batches one ahead and run the next micro-batch's conditioning (VAE and
-    image encoder) during the current step, on a second CUDA stream (:mod:`train.overlap`). The
-    losses are those of the serial step; a checkpoint saves the loader's position before the
-    batch fetched ahead. Costs the encoder's activations in memory beside the step's."""
     vae_pad_to: int = 8
     """With ``compile_vae`` the encoder is compiled for static shapes, and the last call of a step is
     padded to a multiple of this many images, so it sees at most ``vae_chunk / vae_pad_to`` shapes,

@@ -5,11 +5,9 @@ does one optimiser step; checkpoint and export methods are small and separate.
 
 Distribution: each rank reads its own resampled shard stream (seeded by rank), so the data
 loader is *not* passed through ``accelerator.prepare`` (which would make every rank read the
-same stream and keep a slice of it). Randomness of a micro-batch comes from two generators
-seeded by (seed, rank, micro-batch index): one for its conditioning (VAE sampling), one for the
-rest (CFG dropout, noise, timesteps). A resumed run draws exactly what an uninterrupted one
-would, and so does a run that prepares the next micro-batch's conditioning ahead
-(``model.overlap_conditioning``, :mod:`train.overlap`).
+same stream and keep a slice of it). Randomness of a step (timesteps, noise, VAE sampling, CFG
+dropout) comes from a generator seeded by (seed, rank, step): a resumed run draws exactly what
+an uninterrupted one would.
 """
 
 from __future__ import annotations
@@ -32,17 +30,15 @@ from model import set_trainable
 
 from . import checkpointing as ckpt
 from .components import build_components
-from .conditioning import ModelInputs, apply_dropout, build_inputs
+from .conditioning import apply_dropout, build_inputs
 from .config import CUDA_GRAPH_MODES, TrainConfig
 from dataset.config_io import save_config
 from .diffusion import diffusion_loss, drop_mask, sample_noise, sample_timesteps, training_target
 from .metrics import StepMeter, count_flops, peak_memory_gib, peak_tflops
-from .overlap import ConditioningAhead, lookahead
 from .preview import generate, write_preview
 
 log = logging.getLogger(__name__)
 BLOCK_GRAPHS = 64  # compiled graphs kept per block class (one per input shape, grad mode, processor)
-CONDITIONING, REST = 0, 1  # the two generators of a micro-batch (Trainer._generator)
 
 
 class TrainState:
@@ -99,9 +95,6 @@ class Trainer:
         self.meter = StepMeter()
         self.flops_per_step: int | None = None
         self.history: list[dict] = []  # logged metrics of this process (tests and summaries read it)
-        self.ahead = ConditioningAhead(self.accelerator.device, self._move_and_condition) \
-            if config.model.overlap_conditioning else None
-        self._position: dict | None = None  # the loader's position after the last batch trained on
 
     # ---- construction -------------------------------------------------------------------------
     def _build_optimizer(self) -> torch.optim.Optimizer:
@@ -163,35 +156,19 @@ class Trainer:
         return StreamLoader(stream, num_workers=d.num_workers, pin_memory=self.accelerator.device.type == "cuda")
 
     # ---- training -----------------------------------------------------------------------------
-    def _micro_index(self) -> int:
-        """Index of the current micro-batch over the run (a checkpoint ends an accumulation)."""
-        accum = self.config.optim.grad_accum
-        return self.state.step * accum + self.state.micro % accum
-
-    def _generator(self, index: int, purpose: int) -> torch.Generator:
-        """Seeded by (seed, rank, micro-batch index, purpose): the same draws in a resumed run."""
-        seed = np.random.SeedSequence([self.config.seed, self.accelerator.process_index, index, purpose])
+    def _generator(self) -> torch.Generator:
+        """Seeded by (seed, rank, step, micro-batch): the same draws in a resumed run."""
+        micro = self.state.micro % self.config.optim.grad_accum
+        seed = np.random.SeedSequence([self.config.seed, self.accelerator.process_index, self.state.step, micro])
         return torch.Generator(device=self.accelerator.device).manual_seed(int(seed.generate_state(1)[0]))
 
-    def conditioning(self, batch, index: int) -> ModelInputs:
-        """The frozen VAE and image-encoder passes of a batch on the device (micro-batch ``index``)."""
-        c = self.components
-        with record_function("conditioning"):  # named ranges for torch.profiler (bench-train --profile)
-            return build_inputs(batch, c.vae, c.image_encoder, self.accelerator.unwrap_model(self.model).spec,
-                                self._generator(index, CONDITIONING),
-                                **self.vae_options(counting=self.flops_per_step is None))
-
-    def _move_and_condition(self, batch, index: int):
-        on_device = batch.to(self.accelerator.device)
-        return on_device, self.conditioning(on_device, index)
-
-    def compute_loss(self, batch, inputs: ModelInputs | None = None) -> torch.Tensor:
-        """Diffusion loss of one unpacked batch on the device (``inputs``: its conditioning, if made already)."""
+    def compute_loss(self, batch) -> torch.Tensor:
+        """Diffusion loss of one unpacked batch on the device."""
         c, d = self.components, self.config.diffusion
-        index = self._micro_index()
-        if inputs is None:
-            inputs = self.conditioning(batch, index)
-        g = self._generator(index, REST)
+        g = self._generator()
+        with record_function("conditioning"):  # named ranges for torch.profiler (bench-train --profile)
+            inputs = build_inputs(batch, c.vae, c.image_encoder, self.accelerator.unwrap_model(self.model).spec, g,
+                                  **self.vae_options(counting=self.flops_per_step is None))
         b, device = inputs.latents.shape[0], inputs.latents.device
         inputs = apply_dropout(inputs, drop_mask(b, d.reference_dropout, device, g),
                                drop_mask(b, d.image_embed_dropout, device, g))
@@ -205,30 +182,25 @@ class Trainer:
             target = training_target(c.scheduler, inputs.latents, noise, timesteps)
             return diffusion_loss(c.scheduler, pred, target, timesteps, d.min_snr_gamma)
 
-    def train_step(self, batch, following=None) -> dict:
+    def train_step(self, batch) -> dict:
         """One micro-batch; returns loss (and grad norm when the optimiser stepped).
 
-        ``following`` is the micro-batch after this one: with ``model.overlap_conditioning`` its
-        conditioning is launched during this step (:mod:`train.overlap`), and the next call,
-        given that batch, uses it. When the optimiser steps (the last micro-batch of an
-        accumulation), the EMA weights follow. The figures are 0-dim tensors on the device, read
-        at logging only: reading them at every step would make the host wait for the GPU and
-        leave the GPU idle while the host then prepares the next step.
+        When the optimiser steps (the last micro-batch of an accumulation), the EMA weights follow.
+        The figures are 0-dim tensors on the device, read at logging only: reading them at every
+        step would make the host wait for the GPU and leave the GPU idle while the host then
+        prepares the next step.
         """
-        prepared = self.ahead.take(batch) if self.ahead is not None else None
-        batch, inputs = prepared if prepared is not None else (batch.to(self.accelerator.device), None)
+        batch = batch.to(self.accelerator.device)
         if self.config.model.compile_mode in CUDA_GRAPH_MODES:
             torch.compiler.cudagraph_mark_step_begin()  # the last step's graph outputs are no longer read
         out = {}
         with self.accelerator.accumulate(self.model):
             if self.flops_per_step is None:
-                # counted eagerly, conditioning included; what is prepared ahead comes after the count
-                loss, flops = count_flops(lambda: self._backward(batch, None))
+                loss, flops = count_flops(lambda: self._backward(batch))
                 self.flops_per_step = flops * self.config.optim.grad_accum
                 self._compile_after_counting()
-                self._prepare(following)
             else:
-                loss = self._backward(batch, inputs, following)
+                loss = self._backward(batch)
             self.state.micro += 1
             if self.accelerator.sync_gradients and self.config.optim.max_grad_norm:
                 with record_function("clip_grad"):
@@ -245,11 +217,6 @@ class Trainer:
         out["loss"] = loss
         return out
 
-    def _prepare(self, following) -> None:
-        """Launch the conditioning of the micro-batch after the current one (before ``micro`` counts it)."""
-        if self.ahead is not None and following is not None:
-            self.ahead.prepare(following, self._micro_index() + 1)
-
     def _compile_after_counting(self) -> None:
         """Swap in the compiled VAE encoder; compile the model's repeated blocks in place."""
         if self.compiled_encoder is not None:
@@ -259,9 +226,8 @@ class Trainer:
             torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, BLOCK_GRAPHS)
             self.accelerator.unwrap_model(self.model).compile_repeated_blocks(dynamic=False, **self._compile_options())
 
-    def _backward(self, batch, inputs: ModelInputs | None, following=None) -> torch.Tensor:
-        loss = self.compute_loss(batch, inputs)
-        self._prepare(following)  # launched after the forward: it runs beside the backward
+    def _backward(self, batch) -> torch.Tensor:
+        loss = self.compute_loss(batch)
         with record_function("backward"):
             self.accelerator.backward(loss)
         return loss.detach()
@@ -271,9 +237,9 @@ class Trainer:
         self._start_logging()
         while self.state.step < self.config.max_steps:
             self.meter.reset()
-            for batch, following, self._position in self.batches():
+            for batch in self.loader:
                 self.meter.data_ready()
-                metrics = self.train_step(batch, following)
+                metrics = self.train_step(batch)
                 if not self.accelerator.sync_gradients:
                     continue
                 self.state.step += 1
@@ -283,16 +249,9 @@ class Trainer:
                     break
         if self.state.step % self.config.checkpoint.every_steps:  # not saved by the last step already
             self.save_checkpoint()
-        if self.ahead is not None:
-            self.ahead.clear()  # a batch prepared for a step that will not run
         export = self.export(self.output_dir / "export")
         self.accelerator.end_training()
         return {"step": self.state.step, "export": str(export), "last": self.history[-1] if self.history else {}}
-
-    def batches(self):
-        """One epoch of (batch, the next batch or None, the loader's position after batch); the
-        next batch is fetched only with ``model.overlap_conditioning`` (:func:`train.overlap.lookahead`)."""
-        return lookahead(self.loader, self.ahead is not None)
 
     def _after_step(self, metrics: dict) -> None:
         step, cfg = self.state.step, self.config
@@ -342,9 +301,7 @@ class Trainer:
         folder = ckpt.tmp_dir(self.output_dir, step)
         self.accelerator.save_state(str(folder), safe_serialization=True)
         self.accelerator.wait_for_everyone()
-        # the position after the batch last trained on: the loader may have delivered one more
-        position = self._position if self._position is not None else self.loader.state_dict()
-        ckpt.save_data_state(folder, self.accelerator.process_index, position)
+        ckpt.save_data_state(folder, self.accelerator.process_index, self.loader.state_dict())
         self.accelerator.wait_for_everyone()
         final = folder
         if self.accelerator.is_main_process:

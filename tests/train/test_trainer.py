@@ -52,15 +52,12 @@ def _params(trainer):
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
-@pytest.mark.parametrize("overlap", [False, True])
-def test_stopped_and_resumed_run_matches_uninterrupted(shards, tmp_path, overlap):
-    """With ``overlap`` the loader runs a batch ahead: the checkpoint must not count that batch as seen."""
-    ahead = f"model.overlap_conditioning={str(overlap).lower()}"
-    straight = Trainer(tiny_config(shards, tmp_path / "a", "max_steps=6", "checkpoint.every_steps=100", ahead))
+def test_stopped_and_resumed_run_matches_uninterrupted(shards, tmp_path):
+    straight = Trainer(tiny_config(shards, tmp_path / "a", "max_steps=6", "checkpoint.every_steps=100"))
     straight.train()
-    first = Trainer(tiny_config(shards, tmp_path / "b", "max_steps=3", "checkpoint.every_steps=3", ahead))
+    first = Trainer(tiny_config(shards, tmp_path / "b", "max_steps=3", "checkpoint.every_steps=3"))
     first.train()
-    resumed = Trainer(tiny_config(shards, tmp_path / "b", "max_steps=6", "checkpoint.every_steps=100", ahead))
+    resumed = Trainer(tiny_config(shards, tmp_path / "b", "max_steps=6", "checkpoint.every_steps=100"))
     resumed.train()
     assert resumed.history[0]["step"] == 4  # it continued, it did not start over
     losses_a = [row["loss"] for row in straight.history[3:]]
@@ -70,28 +67,6 @@ def test_stopped_and_resumed_run_matches_uninterrupted(shards, tmp_path, overlap
     assert all(torch.allclose(a[k], b[k], rtol=1e-5, atol=1e-6) for k in a)
     ema_a, ema_b = straight.ema.shadow_params, resumed.ema.shadow_params
     assert all(torch.allclose(x, y, rtol=1e-5, atol=1e-6) for x, y in zip(ema_a, ema_b))
-
-
-def test_conditioning_prepared_ahead_gives_the_serial_steps(shards, tmp_path):
-    """The next batch's conditioning, made during the current step, takes that batch's own random
-    draws and data: losses and parameters are those of the serial run, and a batch is prepared."""
-    runs = {}
-    for overlap in ("false", "true"):
-        trainer = Trainer(tiny_config(shards, tmp_path / overlap, "max_steps=5", "checkpoint.every_steps=100",
-                                      "diffusion.reference_dropout=0.5", f"model.overlap_conditioning={overlap}",
-                                      stage=2))
-        taken = []
-        if trainer.ahead is not None:
-            take = trainer.ahead.take
-            trainer.ahead.take = lambda source: taken.append(take(source)) or taken[-1]
-        trainer.train()
-        runs[overlap] = trainer, taken
-    (serial, _), (ahead, taken) = runs["false"], runs["true"]
-    # steps 2-4 (epochs of 4 batches: step 1 counts FLOPs before it prepares, step 5 opens an epoch)
-    assert serial.ahead is None and [t is not None for t in taken] == [False, True, True, True, False]
-    assert [r["loss"] for r in ahead.history] == pytest.approx([r["loss"] for r in serial.history], rel=1e-6)
-    a, b = _params(serial), _params(ahead)
-    assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_stage2_changes_only_temporal_layers(shards, tmp_path):
