@@ -5,8 +5,9 @@ the reference, the frames that show objects or one blank frame). This times
 ``train.conditioning.encode_video`` on such a stack of random 512x512 images with the SD 1.5 VAE (random weights, bf16) in these
 ways: eager with cuDNN's heuristic algorithm choice, eager with ``cudnn.benchmark``, compiled
 (``torch.compile`` of the encoder), compiled in channels-last memory, compiled for static shapes
-as the trainer does (``model.compile_vae``), and compiled for static shapes with Inductor's
-``max-autotune-no-cudagraphs`` mode (convolutions and matrix products timed against Triton
+as the trainer did before rewriting the encoder, the same after
+:func:`train.vae_encoder.rewrite_for_compile` (what ``model.compile_vae`` runs), and compiled for
+static shapes with Inductor's ``max-autotune-no-cudagraphs`` mode (convolutions and matrix products timed against Triton
 templates). Counted FLOPs give the achieved TFLOP/s of each.
 """
 
@@ -16,14 +17,15 @@ import time
 
 from tools.timing import sync
 
-WAYS = ("eager", "eager_benchmark", "compiled", "compiled_channels_last", "compiled_static", "max_autotune")
+WAYS = ("eager", "eager_benchmark", "compiled", "compiled_channels_last", "compiled_static", "compiled_rewritten",
+        "max_autotune")
 
 
 
 def _compiled(encoder, way: str):
     import torch
 
-    if way == "compiled_static":
+    if way in ("compiled_static", "compiled_rewritten"):
         return torch.compile(encoder, dynamic=False)
     if way == "max_autotune":
         return torch.compile(encoder, dynamic=False, mode="max-autotune-no-cudagraphs")
@@ -38,6 +40,7 @@ def bench_vae(images: int = 48, size: int = 512, repeat: int = 5, tiny: bool = F
     from train.components import sd15_vae, tiny_vae
     from train.conditioning import encode_video
     from train.metrics import count_flops
+    from train.vae_encoder import rewrite_for_compile
 
     unknown = set(ways) - set(WAYS)
     if unknown:
@@ -56,6 +59,8 @@ def bench_vae(images: int = 48, size: int = 512, repeat: int = 5, tiny: bool = F
             vae = (tiny_vae() if tiny else sd15_vae()).to(device, dtype).eval()
             if way.endswith("channels_last"):
                 vae.to(memory_format=torch.channels_last)
+            if way == "compiled_rewritten":
+                rewrite_for_compile(vae.encoder)
             if way != "eager" and not way.startswith("eager_"):
                 vae.encoder = _compiled(vae.encoder, way)
             start = time.perf_counter()
