@@ -6,7 +6,7 @@ the reference, the frames that show objects or one blank frame). This times
 ways: eager with cuDNN's heuristic algorithm choice, eager with ``cudnn.benchmark``, compiled
 (``torch.compile`` of the encoder), compiled in channels-last memory, compiled for static shapes
 as the trainer did before rewriting the encoder, the same after
-:func:`train.vae_encoder.rewrite_for_compile` (what ``model.compile_vae`` runs), and compiled for
+:func:`train.channels_last.rewrite_vae_encoder` (what ``model.compile_vae`` runs), and compiled for
 static shapes with Inductor's ``max-autotune-no-cudagraphs`` mode (convolutions and matrix products timed against Triton
 templates). Counted FLOPs give the achieved TFLOP/s of each.
 """
@@ -40,7 +40,7 @@ def bench_vae(images: int = 48, size: int = 512, repeat: int = 5, tiny: bool = F
     from train.components import sd15_vae, tiny_vae
     from train.conditioning import encode_video
     from train.metrics import count_flops
-    from train.vae_encoder import rewrite_for_compile
+    from train.channels_last import rewrite_vae_encoder
 
     unknown = set(ways) - set(WAYS)
     if unknown:
@@ -60,7 +60,7 @@ def bench_vae(images: int = 48, size: int = 512, repeat: int = 5, tiny: bool = F
             if way.endswith("channels_last"):
                 vae.to(memory_format=torch.channels_last)
             if way == "compiled_rewritten":
-                rewrite_for_compile(vae.encoder)
+                rewrite_vae_encoder(vae.encoder)
             if way != "eager" and not way.startswith("eager_"):
                 vae.encoder = _compiled(vae.encoder, way)
             start = time.perf_counter()

@@ -1,20 +1,21 @@
-"""The frozen VAE encoder rewritten for Inductor before the trainer compiles it (``model.compile_vae``).
+"""Rewrites that let Inductor's channels-last code run near the card's memory bandwidth.
 
 Compiled, the SD VAE encoder runs its convolutions in channels-last memory format (cuDNN's
-native layout on Hopper). Two of its other ops then run far below the card's memory bandwidth:
+native layout on Hopper), and so does the AA2 model with ``model.compile_channels_last``. Two
+ops then run far below the card's bandwidth:
 
-- ``nn.GroupNorm``: Inductor reduces each group (a few channels, every pixel) in one pass
-  whose loads stride across the channels-last rows. :class:`ChannelSumGroupNorm` computes the
-  same statistics from per-channel sums over the pixels, a reduction whose loads run along the
-  contiguous channels, then combines channels into groups.
-- The mid-block self-attention: one head of 512 channels, more than the fused attention
+- ``nn.GroupNorm``: Inductor reduces each group (a few channels, every pixel) in one pass whose
+  loads stride across the channels-last rows. :class:`ChannelSumGroupNorm` computes the same
+  statistics from per-channel sums over the pixels, a reduction whose loads run along the
+  contiguous channels, then combines channels into groups. It is differentiable, so it serves
+  trained layers as well (:func:`swap_group_norms`).
+- The VAE's mid-block self-attention: one head of 512 channels, more than the fused attention
   kernels take, so SDPA falls back to its slow memory-efficient kernel. diffusers'
   ``AttnProcessor`` (scores by matrix product, softmax in float32, product with the values)
-  runs it as two cuBLAS products instead.
+  runs it as two cuBLAS products instead (:func:`rewrite_vae_encoder`).
 
-Both give the encoder's results up to bf16 rounding; they change nothing else.
+Both give the same results up to rounding and keep the parameters (and their names) as they were.
 """
-
 from __future__ import annotations
 
 import torch
@@ -26,7 +27,9 @@ class ChannelSumGroupNorm(nn.GroupNorm):
     """``nn.GroupNorm`` computed from per-channel sums (same parameters, same results up to rounding).
 
     Statistics are float32: the mean and E[x^2] - mean^2 of each group, from the sums of x and
-    x^2 over the pixels of each channel."""
+    x^2 over the pixels of each channel. The output has the input's dtype, also under CUDA
+    autocast, where ``nn.GroupNorm`` gives float32: what follows a norm in these models (SiLU and
+    a convolution, or a linear layer) casts to bf16 anyway."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, c = x.shape[:2]
@@ -46,16 +49,23 @@ class ChannelSumGroupNorm(nn.GroupNorm):
         return (xf * scale.view(shape) + shift.view(shape)).to(x.dtype)
 
 
-def rewrite_for_compile(encoder: nn.Module) -> nn.Module:
-    """Swap the encoder's GroupNorms for :class:`ChannelSumGroupNorm` (sharing their parameters)
-    and give its attention layers diffusers' ``AttnProcessor``; in place, returns ``encoder``."""
-    for parent in list(encoder.modules()):
+def swap_group_norms(module: nn.Module) -> nn.Module:
+    """Replace every ``nn.GroupNorm`` inside ``module`` by a :class:`ChannelSumGroupNorm` holding
+    the same parameters (state-dict keys unchanged); in place, returns ``module``."""
+    for parent in list(module.modules()):
         for name, child in list(parent.named_children()):
             if type(child) is nn.GroupNorm:
                 norm = ChannelSumGroupNorm(child.num_groups, child.num_channels, child.eps, child.affine)
                 if child.affine:
                     norm.weight, norm.bias = child.weight, child.bias
                 setattr(parent, name, norm)
-        if isinstance(parent, Attention):
-            parent.set_processor(AttnProcessor())
-    return encoder
+    return module
+
+
+def rewrite_vae_encoder(encoder: nn.Module) -> nn.Module:
+    """:func:`swap_group_norms` and diffusers' ``AttnProcessor`` for the attention layers of a
+    frozen VAE encoder; in place, returns ``encoder``."""
+    for layer in encoder.modules():
+        if isinstance(layer, Attention):
+            layer.set_processor(AttnProcessor())
+    return swap_group_norms(encoder)
