@@ -1,14 +1,15 @@
-"""Rewrites that let Inductor's channels-last code run near the card's memory bandwidth.
+"""Rewrites that let Inductor's channels-last code run near the card's memory bandwidth
+(``model.rewrite_vae`` applies them to the frozen VAE encoder).
 
 Compiled, the SD VAE encoder runs its convolutions in channels-last memory format (cuDNN's
-native layout on Hopper), and so does the AA2 model with ``model.compile_channels_last``. Two
-ops then run far below the card's bandwidth:
+native layout on Hopper), as the AA2 model does with ``model.compile_channels_last``. Two ops
+then run far below the card's bandwidth:
 
 - ``nn.GroupNorm``: Inductor reduces each group (a few channels, every pixel) in one pass whose
   loads stride across the channels-last rows. :class:`ChannelSumGroupNorm` computes the same
   statistics from per-channel sums over the pixels, a reduction whose loads run along the
-  contiguous channels, then combines channels into groups. It is differentiable, so it serves
-  trained layers as well (:func:`swap_group_norms`).
+  contiguous channels, then combines channels into groups. It is differentiable:
+  :func:`swap_group_norms` puts it in any module, trained layers included.
 - The VAE's mid-block self-attention: one head of 512 channels, more than the fused attention
   kernels take, so SDPA falls back to its slow memory-efficient kernel. diffusers'
   ``AttnProcessor`` (scores by matrix product, softmax in float32, product with the values)

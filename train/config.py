@@ -59,11 +59,9 @@ class ModelConfig:
     """Compiled with Inductor, run the model's convolutions in channels-last (NHWC) memory format
     (Inductor's ``force_layout_optimization``). Inductor's own heuristic keeps a training graph in
     NCHW when any convolution halves its channels (the UNets' up blocks do), and cuDNN then
-    transposes every convolution's input and output. The model's GroupNorms are swapped for
-    :class:`train.channels_last.ChannelSumGroupNorm` (same parameters), whose reductions read
-    channels-last rows along their contiguous channels. In a stage-2 step on an H100 the network's
-    forward and backward took 0.197 s of GPU time with forced channels-last alone (stock
-    GroupNorm) against 0.205 s without (one run each, on two machines)."""
+    transposes every convolution's input and output. In a stage-2 step on an H100 the network's
+    forward and backward took 0.197 s of GPU time with it against 0.205 s without (one run each,
+    on two machines), so it stays off."""
     vae_chunk: int = 16
     """Images per VAE encoder call; a step's images (target, reference, environment, objects) are one stack.
     Fewer, larger calls are faster: compiled, a stage-2 step's 49 images took 0.14 s of GPU time in
@@ -74,10 +72,15 @@ class ModelConfig:
     """On CUDA, ``torch.compile`` the frozen VAE encoder. Alone it runs 1.8x faster (0.27 -> 0.15 s
     for 48 images of 512x512 on an H200, ``aa2 bench-train --vae-images 48``). The first step
     (FLOP counting) runs the eager encoder. In a stage-2 step on an H100 it cut the conditioning
-    passes from 0.26 to 0.18 s. The encoder is first rewritten for Inductor's channels-last code
+    passes from 0.26 to 0.18 s. See ``vae_pad_to`` for the shapes it compiles and ``rewrite_vae``."""
+    rewrite_vae: bool = False
+    """Rewrite the frozen VAE encoder for Inductor's channels-last code before it runs
     (:func:`train.channels_last.rewrite_vae_encoder`: GroupNorm from per-channel sums, the
-    mid-block attention as matrix products), which cut the GPU time of 49 images of 512x512 from
-    154 to 130 ms (H200). See ``vae_pad_to`` for the shapes it compiles."""
+    mid-block attention as two matrix products); same latents up to bf16 rounding. With
+    ``compile_vae`` on an H200 it cut the GPU time of 49 images of 512x512 from 154 to 130 ms,
+    timed alone. Inside the compiled stage-2 step it is not measured yet: in the two runs that
+    tried, the steps after the compiling one did not finish within the command's time limit,
+    for reasons not established, so it stays off."""
     vae_pad_to: int = 8
     """With ``compile_vae`` the encoder is compiled for static shapes, and the last call of a step is
     padded to a multiple of this many images, so it sees at most ``vae_chunk / vae_pad_to`` shapes,

@@ -69,6 +69,18 @@ def test_stopped_and_resumed_run_matches_uninterrupted(shards, tmp_path):
     assert all(torch.allclose(x, y, rtol=1e-5, atol=1e-6) for x, y in zip(ema_a, ema_b))
 
 
+def test_rewritten_vae_encoder_trains_as_the_stock_one(shards, tmp_path):
+    losses = {}
+    for rewrite in ("false", "true"):
+        trainer = Trainer(tiny_config(shards, tmp_path / rewrite, "max_steps=3", "ema.enabled=false",
+                                      f"model.rewrite_vae={rewrite}", stage=2))
+        trainer.train()
+        norms = {type(m).__name__ for m in trainer.components.vae.encoder.modules() if isinstance(m, torch.nn.GroupNorm)}
+        assert norms == ({"ChannelSumGroupNorm"} if rewrite == "true" else {"GroupNorm"})
+        losses[rewrite] = [row["loss"] for row in trainer.history]
+    assert losses["true"] == pytest.approx(losses["false"], rel=1e-4, abs=1e-6)
+
+
 def test_stage2_changes_only_temporal_layers(shards, tmp_path):
     trainer = Trainer(tiny_config(shards, tmp_path, "max_steps=2", "ema.enabled=false", stage=2))
     model = trainer.accelerator.unwrap_model(trainer.model)

@@ -51,9 +51,12 @@ def test_cuda_graph_steps_follow_the_compiled_steps(shards, tmp_path, monkeypatc
 
 def test_compiled_padded_vae_encoder_gives_the_eager_steps(shards, tmp_path):
     """Stage 2 encodes 19-27 images a step here; in calls of 4 with the last one padded to 3, the
-    compiled encoder's padding must not shift or leak into any image's latent."""
+    compiled encoder's padding must not shift or leak into any image's latent, rewritten for
+    channels-last code (``model.rewrite_vae``) or not."""
     runs = {}
-    for name, extra in {"eager": [], "compiled": ["model.compile_vae=true"]}.items():
+    ways = {"eager": [], "compiled": ["model.compile_vae=true"],
+            "rewritten": ["model.compile_vae=true", "model.rewrite_vae=true"]}
+    for name, extra in ways.items():
         torch._dynamo.reset()
         trainer = Trainer(tiny_config(shards, tmp_path / name, "cpu=false", "ema.enabled=false", "model.vae_chunk=4",
                                       "model.vae_pad_to=3", *extra, stage=2))
@@ -62,3 +65,5 @@ def test_compiled_padded_vae_encoder_gives_the_eager_steps(shards, tmp_path):
     assert isinstance(compiled.components.vae.encoder, torch._dynamo.eval_frame.OptimizedModule)
     assert not isinstance(eager.components.vae.encoder, torch._dynamo.eval_frame.OptimizedModule)
     assert compiled_losses == pytest.approx(eager_losses, rel=1e-3, abs=1e-5)
+    rewritten, rewritten_losses = runs["rewritten"]
+    assert rewritten_losses == pytest.approx(eager_losses, rel=1e-3, abs=1e-5)
