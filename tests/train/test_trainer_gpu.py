@@ -65,5 +65,5 @@ def test_compiled_padded_vae_encoder_gives_the_eager_steps(shards, tmp_path):
     assert isinstance(compiled.components.vae.encoder, torch._dynamo.eval_frame.OptimizedModule)
     assert not isinstance(eager.components.vae.encoder, torch._dynamo.eval_frame.OptimizedModule)
     assert compiled_losses == pytest.approx(eager_losses, rel=1e-3, abs=1e-5)
-    rewritten, rewritten_losses = runs["rewritten"]
+    _, rewritten_losses = runs["rewritten"]
     assert rewritten_losses == pytest.approx(eager_losses, rel=1e-3, abs=1e-5)
