@@ -5,10 +5,10 @@ the reference, the frames that show objects or one blank frame). This times
 ``train.conditioning.encode_video`` on such a stack of random 512x512 images with the SD 1.5 VAE (random weights, bf16) in these
 ways: eager with cuDNN's heuristic algorithm choice, eager with ``cudnn.benchmark``, compiled
 (``torch.compile`` of the encoder), compiled in channels-last memory, compiled for static shapes
-as the trainer did before rewriting the encoder, the same after
-:func:`train.channels_last.rewrite_vae_encoder` (what ``model.compile_vae`` runs), and compiled for
-static shapes with Inductor's ``max-autotune-no-cudagraphs`` mode (convolutions and matrix products timed against Triton
-templates). Counted FLOPs give the achieved TFLOP/s of each.
+as the trainer does (``model.compile_vae``), the same after
+:func:`train.channels_last.rewrite_vae_encoder` (``model.rewrite_vae``), and compiled for static
+shapes with Inductor's ``max-autotune-no-cudagraphs`` mode (convolutions and matrix products timed
+against Triton templates). Counted FLOPs give the achieved TFLOP/s of each.
 """
 
 from __future__ import annotations
