@@ -7,6 +7,7 @@ from diffusers.models.attention_processor import Attention, AttnProcessor
 from torch import nn
 
 from model import build_model, tiny_config
+from tests.model.conftest import make_inputs
 from train.channels_last import ChannelSumGroupNorm, rewrite_vae_encoder, swap_group_norms
 from train.components import tiny_vae
 
@@ -57,12 +58,7 @@ def test_swapped_norms_keep_the_model_state_dict_and_output():
     torch.manual_seed(0)
     model = build_model(tiny_config(video=True)).eval()
     keys = list(model.state_dict())
-    g = torch.Generator().manual_seed(1)
-    inputs = dict(noisy_latents=torch.randn(1, 4, 2, 8, 8, generator=g), timesteps=torch.tensor([500]),
-                  ref_latents=torch.randn(1, 4, 8, 8, generator=g), image_embeds=torch.randn(1, 1, 32, generator=g),
-                  env_latents=torch.randn(1, 4, 2, 8, 8, generator=g), mask=torch.ones(1, 1, 2, 8, 8),
-                  skeleton=torch.rand(1, 3, 2, 64, 64, generator=g), struct_depth=torch.rand(1, 1, 2, 64, 64, generator=g),
-                  object_latents=torch.randn(1, 4, 2, 8, 8, generator=g))
+    inputs = make_inputs(batch=1, frames=2, size=8, seed=1)
     with torch.no_grad():
         stock = model(**inputs)
         swap_group_norms(model)
