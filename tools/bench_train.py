@@ -13,7 +13,9 @@ optimizer, ema) its host time and the GPU time of the kernels launched in it, th
 wall time the GPU had a kernel running, and the costliest kernels: GPU time by kernel family
 (attention, convolution, layout transposes, matrix products, Triton, other) and by kernel name,
 for the whole step from the kernels' own records (CUDA graph replays included) and per range by
-launch. ``--synced-steps N`` times N
+launch. Each warm-up step's time is logged, and so is any timed step slower than
+``--slow-step-s``, with the number of Dynamo graphs compiled so far; the report gives the graphs
+compiled while timed (``--log-recompiles`` prints Dynamo's reasons). ``--synced-steps N`` times N
 more steps that wait for the GPU after each, to show what a host read-back per step costs.
 ``--make-shards`` first writes a synthetic crawl and preprocesses it (oracle
 annotators, no Ray) so the benchmark needs nothing but this repository.
@@ -205,13 +207,18 @@ def profile_steps(trainer, batches, top: int = 12) -> dict:
 def measure_stage(stage: int, batch_size: int, compile: bool, args: argparse.Namespace, shards: Path) -> dict:
     import torch
 
+    from torch._dynamo.utils import counters
+
     from train.metrics import StepMeter, peak_memory_gib, peak_tflops
     from train.trainer import Trainer
+
+    def graphs() -> int:  # Dynamo graphs compiled so far in this process
+        return counters["stats"]["unique_graphs"]
 
     with tempfile.TemporaryDirectory() as out:
         trainer = Trainer(stage_config(stage, args, shards, Path(out), batch_size, compile))
         device = trainer.accelerator.device
-        meter, steps, last = StepMeter(), 0, time.perf_counter()
+        meter, steps, last, graphs_before = StepMeter(), 0, time.perf_counter(), graphs()
         for batch in trainer.loader:
             meter.data_ready()
             trainer.train_step(batch)
@@ -221,17 +228,22 @@ def measure_stage(stage: int, batch_size: int, compile: bool, args: argparse.Nam
             if device.type == "cuda" and (steps <= args.warmup or steps == args.warmup + args.steps):
                 torch.cuda.synchronize()
             meter.step_done(len(batch), len(batch) * batch.num_frames)
-            if steps <= args.warmup:  # the first steps count FLOPs and compile: say how long they take
-                log.info("stage %d, batch %d: warm-up step %d took %.1f s", stage, batch_size, steps,
-                         time.perf_counter() - last)
+            took = time.perf_counter() - last
+            # the first steps count FLOPs and compile: say how long they take; later, a slow step
+            # (a host-side stall such as a recompilation) is reported as it happens
+            if steps <= args.warmup or took > args.slow_step_s:
+                log.info("stage %d, batch %d: %s step %d took %.1f s (%d Dynamo graphs compiled so far)", stage,
+                         batch_size, "warm-up" if steps <= args.warmup else "timed", steps, took, graphs())
             last = time.perf_counter()
             if steps == args.warmup:
+                graphs_before = graphs()
                 meter.reset()
                 if device.type == "cuda":
                     torch.cuda.reset_peak_memory_stats()
             if steps == args.warmup + args.steps:
                 break
         row = meter.summary(trainer.flops_per_step, peak_tflops(device))
+        row["graphs_compiled_while_timed"] = graphs() - graphs_before
         if args.synced_steps:  # the same steps with a wait for the GPU after each: what host read-backs cost
             synced = StepMeter()
             for _, batch in zip(range(args.synced_steps), trainer.loader):
@@ -277,6 +289,8 @@ def baseline(args: argparse.Namespace) -> dict:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    if args.log_recompiles:
+        torch._logging.set_logs(recompiles=True)
     started = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
     shards = Path(args.shards) if args.shards else make_shards(Path(tempfile.mkdtemp()), args.videos,
                                                                    64 if args.tiny else 512, args.clip_frames)
@@ -328,6 +342,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="training-config override for every case, e.g. model.compile_vae=true (repeatable)")
     parser.add_argument("--profile", type=int, default=0, metavar="N",
                         help="after the timed steps, profile N more steps (where the step's time goes)")
+    parser.add_argument("--slow-step-s", type=float, default=10.0, metavar="S",
+                        help="log each timed step whose host time exceeds S seconds, with Dynamo's graph count")
+    parser.add_argument("--log-recompiles", action="store_true",
+                        help="print why Dynamo recompiles a graph (torch._logging recompiles)")
     parser.add_argument("--synced-steps", type=int, default=0, metavar="N",
                         help="after the timed steps, time N more that wait for the GPU after each "
                              "(how the earlier rows of BENCHMARKS.md were timed): step_s_synced_each_step")
