@@ -195,13 +195,15 @@ def profile_steps(trainer, batches, top: int = 12) -> dict:
     ranges = {name: {"host_s": sum(b - a for a, b in w) / n / 1e6, "gpu_s": gpu[name] / n / 1e6}
               for name, w in windows.items()}
     table = prof.key_averages().table(sort_by="self_cuda_time_total" if cuda else "self_cpu_time_total", row_limit=top)
-    return {"steps": n, "wall_s_per_step": wall / n, "gpu_busy_s_per_step": busy_us(kernels) / n / 1e6,
-            "gpu_busy_fraction": busy_us(kernels) / 1e6 / wall if cuda else None,
+    busy = busy_us(kernels)
+    # without windows every kernel falls in "other": the whole step's table
+    whole = kernel_table([(e.time_range.start, e.name, e.time_range.elapsed_us()) for e in device], {}, n, top=30)
+    return {"steps": n, "wall_s_per_step": wall / n, "gpu_busy_s_per_step": busy / n / 1e6,
+            "gpu_busy_fraction": busy / 1e6 / wall if cuda else None,
             # more than the busy time where kernels ran at once (on several streams)
             "kernel_s_per_step": sum(b - a for a, b in kernels) / n / 1e6, "gpu_s_outside_ranges": gpu["other"] / n / 1e6,
-            "ranges": ranges, "kernels_by_range": kernel_table(named, windows, n),
-            "kernels": kernel_table([(e.time_range.start, e.name, e.time_range.elapsed_us()) for e in device], {}, n,
-                                top=30).get("other"), "table": table}
+            "ranges": ranges, "kernels_by_range": kernel_table(named, windows, n), "kernels": whole.get("other"),
+            "table": table}
 
 
 def measure_stage(stage: int, batch_size: int, compile: bool, args: argparse.Namespace, shards: Path) -> dict:

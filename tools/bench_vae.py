@@ -37,10 +37,10 @@ def bench_vae(images: int = 48, size: int = 512, repeat: int = 5, tiny: bool = F
     import torch
     from torch._dynamo.utils import counters
 
+    from train.channels_last import rewrite_vae_encoder
     from train.components import sd15_vae, tiny_vae
     from train.conditioning import encode_video
     from train.metrics import count_flops
-    from train.channels_last import rewrite_vae_encoder
 
     unknown = set(ways) - set(WAYS)
     if unknown:
