@@ -62,9 +62,11 @@ def latent_moments(vae: AutoencoderKL, images: torch.Tensor, chunk: int = 16, pa
 
 
 def to_latents(vae: AutoencoderKL, moments: torch.Tensor, sample: bool, generator=None) -> torch.Tensor:
+    """Moments -> contiguous float32 latents, whatever the layout of the encoder's output (a
+    compiled encoder may give channels-last): a compiled model guards on its inputs' strides."""
     dist = DiagonalGaussianDistribution(moments)
     latents = dist.sample(generator) if sample else dist.mode()
-    return (latents * vae.config.scaling_factor).float()
+    return (latents * vae.config.scaling_factor).float().contiguous()
 
 
 def _frames(video: torch.Tensor) -> torch.Tensor:
@@ -106,9 +108,12 @@ def object_frames(objects: torch.Tensor, object_mask: torch.Tensor, shown: torch
 
 def object_latents(shown_latents: torch.Tensor, blank: torch.Tensor | None, index: torch.Tensor, b: int, f: int
                    ) -> torch.Tensor:
-    """Latents of the shown frames (at ``index`` of [B*F]) and of the blank frame -> object latents [B, 4, F, h, w]."""
+    """Latents of the shown frames (at ``index`` of [B*F]) and of the blank frame -> object latents
+    [B, 4, F, h, w], laid out the same (contiguous [B*F, 4, h, w], permuted) with or without a blank."""
     size = shown_latents.shape[1:] if blank is None else blank.shape[1:]
-    latents = shown_latents.new_empty(b * f, *size) if blank is None else blank.expand(b * f, *size).clone()
+    latents = shown_latents.new_empty(b * f, *size)
+    if blank is not None:
+        latents.copy_(blank.expand(b * f, *size))
     latents.index_copy_(0, index, shown_latents)
     return _video(latents, b)
 

@@ -110,3 +110,19 @@ def test_frames_shown_read_on_the_host_select_the_same_object_frames():
                                   torch.Generator().manual_seed(0))
         full = encode_video(vae, batch.frames)
     torch.testing.assert_close(everything.object_latents, full, atol=1e-5, rtol=1e-4)  # every frame shown: no blank
+
+
+def test_inputs_keep_one_layout_whether_or_not_a_blank_object_frame_is_encoded():
+    """A compiled model guards on its inputs' strides: a step whose clips show objects in every
+    frame and one that encodes a blank frame must give inputs laid out alike, also when the
+    encoder returns channels-last moments (as a compiled encoder may)."""
+    batch, vae, options, encoder = _batch(f=4), counting_vae(), AA2Options(), clip()
+    vae.encoder.register_forward_hook(lambda _, __, out: out.contiguous(memory_format=torch.channels_last))
+    ones = replace(batch, object_mask=torch.ones_like(batch.object_mask), objects=batch.frames)
+    with torch.no_grad():
+        some = build_inputs(batch.to("cpu"), vae, encoder, options, torch.Generator().manual_seed(0))
+        every = build_inputs(ones.to("cpu"), vae, encoder, options, torch.Generator().manual_seed(0))
+    for name in ("latents", "ref_latents", "env_latents", "object_latents"):
+        a, b = getattr(some, name), getattr(every, name)
+        assert a.shape == b.shape and a.stride() == b.stride(), (name, a.stride(), b.stride())
+        assert a.permute(0, 2, 1, 3, 4).is_contiguous() if a.ndim == 5 else a.is_contiguous(), name
