@@ -57,11 +57,14 @@ class ModelConfig:
     CUDA graphs need ``optim.grad_accum=1``."""
     compile_channels_last: bool = False
     """Compiled with Inductor, run the model's convolutions in channels-last (NHWC) memory format
-    (Inductor's ``force_layout_optimization``). Inductor's own heuristic keeps a training graph in
-    NCHW when any convolution halves its channels (the UNets' up blocks do), and cuDNN then
-    transposes every convolution's input and output. In a stage-2 step on an H100 the network's
-    forward and backward took 0.197 s of GPU time with it against 0.205 s without (one run each,
-    on two machines), so it stays off."""
+    (Inductor's ``force_layout_optimization``), with the model's GroupNorms computed from
+    per-channel sums (:func:`train.channels_last.swap_group_norms`; same parameters and
+    state-dict keys), whose reductions read channels-last rows along the channels. Inductor's own
+    heuristic keeps a training graph in NCHW when any convolution halves its channels (the UNets'
+    up blocks do), and cuDNN then transposes every convolution's input and output. In a stage-2
+    step on an H100 it removed the 18 ms of transposes a step but added 13 ms of fused kernels:
+    0.324 against 0.327-0.328 s a step on one machine, for a longer first compile (405 against
+    392 s), so it stays off."""
     vae_chunk: int = 16
     """Images per VAE encoder call; a step's images (target, reference, environment, objects) are one stack.
     Fewer, larger calls are faster: compiled, a stage-2 step's 49 images took 0.14 s of GPU time in
@@ -73,14 +76,13 @@ class ModelConfig:
     for 48 images of 512x512 on an H200, ``aa2 bench-train --vae-images 48``). The first step
     (FLOP counting) runs the eager encoder. In a stage-2 step on an H100 it cut the conditioning
     passes from 0.26 to 0.18 s. See ``vae_pad_to`` for the shapes it compiles and ``rewrite_vae``."""
-    rewrite_vae: bool = False
-    """Rewrite the frozen VAE encoder for Inductor's channels-last code before it runs
-    (:func:`train.channels_last.rewrite_vae_encoder`: GroupNorm from per-channel sums, the
-    mid-block attention as two matrix products); same latents up to bf16 rounding. With
-    ``compile_vae`` on an H200 it cut the GPU time of 49 images of 512x512 from 154 to 130 ms,
-    timed alone. Inside the compiled stage-2 step it is not measured yet: in the two runs that
-    tried, the steps after the compiling one did not finish within the command's time limit,
-    for reasons not established, so it stays off."""
+    rewrite_vae: bool = True
+    """With ``compile_vae``, rewrite the frozen VAE encoder for Inductor's channels-last code before
+    it is compiled (:func:`train.channels_last.rewrite_vae_encoder`: GroupNorm from per-channel
+    sums, the mid-block attention as two matrix products); the same latents up to bf16 rounding.
+    In a compiled stage-2 step on an H100 the step took 0.327-0.328 s against 0.366 s with the
+    stock encoder (one machine; the conditioning passes alone 0.13 against 0.18 s). On the CPU,
+    where the encoder is not compiled, the rewrite applies all the same."""
     vae_pad_to: int = 8
     """With ``compile_vae`` the encoder is compiled for static shapes, and the last call of a step is
     padded to a multiple of this many images, so it sees at most ``vae_chunk / vae_pad_to`` shapes,

@@ -29,7 +29,7 @@ from dataset.stream_loader import StreamLoader
 from model import set_trainable
 
 from . import checkpointing as ckpt
-from .channels_last import rewrite_vae_encoder
+from .channels_last import rewrite_vae_encoder, swap_group_norms
 from .components import build_components
 from .conditioning import apply_dropout, build_inputs
 from .config import CUDA_GRAPH_MODES, TrainConfig
@@ -76,6 +76,8 @@ class Trainer:
             torch.backends.cudnn.benchmark = config.cudnn_benchmark
         set_seed(config.seed)  # the same model initialisation on every rank
         self.components = build_components(config)
+        if config.model.compile_channels_last:  # Inductor's channels-last GroupNorm reads across rows
+            swap_group_norms(self.components.model)
         self.groups = set_trainable(self.components.model, config.stage)
         self.params = [p for group in self.groups.values() for p in group]
         self.optimizer = self._build_optimizer()
@@ -121,11 +123,11 @@ class Trainer:
         dtype, device = self._frozen_dtype(), self.accelerator.device
         vae = self.components.vae.to(device=device, dtype=dtype)
         self.components.image_encoder.to(device=device, dtype=dtype)
-        if self.config.model.rewrite_vae:
-            rewrite_vae_encoder(vae.encoder)
-        if not (self.config.model.compile_vae and device.type == "cuda"):
-            return None
         m = self.config.model
+        if m.compile_vae and m.rewrite_vae:
+            rewrite_vae_encoder(vae.encoder)
+        if not (m.compile_vae and device.type == "cuda"):
+            return None
         # static shapes: the calls are padded to a few batch sizes (vae_options)
         torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit,
                                                     2 * m.vae_chunk // m.vae_pad_to)

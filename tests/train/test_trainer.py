@@ -73,12 +73,26 @@ def test_rewritten_vae_encoder_trains_as_the_stock_one(shards, tmp_path):
     losses = {}
     for rewrite in ("false", "true"):
         trainer = Trainer(tiny_config(shards, tmp_path / rewrite, "max_steps=3", "ema.enabled=false",
-                                      f"model.rewrite_vae={rewrite}", stage=2))
+                                      "model.compile_vae=true", f"model.rewrite_vae={rewrite}", stage=2))
         trainer.train()
         norms = {type(m).__name__ for m in trainer.components.vae.encoder.modules() if isinstance(m, torch.nn.GroupNorm)}
         assert norms == ({"ChannelSumGroupNorm"} if rewrite == "true" else {"GroupNorm"})
         losses[rewrite] = [row["loss"] for row in trainer.history]
     assert losses["true"] == pytest.approx(losses["false"], rel=1e-4, abs=1e-6)
+
+
+def test_channels_last_compile_computes_the_models_group_norms_from_channel_sums(shards, tmp_path):
+    """``model.compile_channels_last`` swaps every GroupNorm of the model (nothing compiles before a
+    step is run), keeping the parameters and the state-dict keys an export is read back with."""
+    stock = Trainer(tiny_config(shards, tmp_path / "stock", "ema.enabled=false"))
+    swapped = Trainer(tiny_config(shards, tmp_path / "swapped", "ema.enabled=false", "model.compile=true",
+                                  "model.compile_channels_last=true"))
+    kinds = lambda t: {type(m).__name__ for m in t.components.model.modules() if isinstance(m, torch.nn.GroupNorm)}  # noqa: E731
+    assert kinds(stock) == {"GroupNorm"} and kinds(swapped) == {"ChannelSumGroupNorm"}
+    assert stock.components.model.state_dict().keys() == swapped.components.model.state_dict().keys()
+    trained = {id(p) for p in swapped.params}
+    norms = [m for m in swapped.components.model.modules() if isinstance(m, torch.nn.GroupNorm) and m.affine]
+    assert any(id(m.weight) in trained for m in norms)  # the optimiser still holds the norms' parameters
 
 
 def test_stage2_changes_only_temporal_layers(shards, tmp_path):

@@ -54,7 +54,7 @@ def test_compiled_padded_vae_encoder_gives_the_eager_steps(shards, tmp_path):
     compiled encoder's padding must not shift or leak into any image's latent, rewritten for
     channels-last code (``model.rewrite_vae``) or not."""
     runs = {}
-    ways = {"eager": [], "compiled": ["model.compile_vae=true"],
+    ways = {"eager": [], "compiled": ["model.compile_vae=true", "model.rewrite_vae=false"],
             "rewritten": ["model.compile_vae=true", "model.rewrite_vae=true"]}
     for name, extra in ways.items():
         torch._dynamo.reset()
