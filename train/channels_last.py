@@ -1,5 +1,6 @@
 """Rewrites that let Inductor's channels-last code run near the card's memory bandwidth
-(``model.rewrite_vae`` applies them to the frozen VAE encoder).
+(``model.rewrite_vae`` applies them to the compiled VAE encoder, ``model.compile_channels_last``
+the GroupNorm one to the model).
 
 Compiled, the SD VAE encoder runs its convolutions in channels-last memory format (cuDNN's
 native layout on Hopper), as the AA2 model does with ``model.compile_channels_last``. Two ops
