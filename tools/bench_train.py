@@ -209,13 +209,8 @@ def profile_steps(trainer, batches, top: int = 12) -> dict:
 def measure_stage(stage: int, batch_size: int, compile: bool, args: argparse.Namespace, shards: Path) -> dict:
     import torch
 
-    from torch._dynamo.utils import counters
-
-    from train.metrics import StepMeter, peak_memory_gib, peak_tflops
+    from train.metrics import StepMeter, compiled_graphs as graphs, peak_memory_gib, peak_tflops
     from train.trainer import Trainer
-
-    def graphs() -> int:  # Dynamo graphs compiled so far in this process
-        return counters["stats"]["unique_graphs"]
 
     with tempfile.TemporaryDirectory() as out:
         trainer = Trainer(stage_config(stage, args, shards, Path(out), batch_size, compile))

@@ -26,6 +26,14 @@ def peak_tflops(device: torch.device, override: float | None = None) -> float | 
     return next((v for k, v in PEAK_TFLOPS_BF16.items() if k in name), None)
 
 
+def compiled_graphs() -> int:
+    """Graphs Dynamo has compiled so far in this process (all compiled modules and functions):
+    a count that still rises after a run's first steps means something compiles again."""
+    from torch._dynamo.utils import counters
+
+    return counters["stats"]["unique_graphs"]
+
+
 def count_flops(fn) -> tuple[object, int]:
     """Run ``fn()`` under a FLOP counter; returns its result and the FLOPs it performed."""
     counter = FlopCounterMode(display=False)

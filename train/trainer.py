@@ -35,7 +35,7 @@ from .conditioning import apply_dropout, build_inputs
 from .config import CUDA_GRAPH_MODES, TrainConfig
 from dataset.config_io import save_config
 from .diffusion import diffusion_loss, drop_mask, sample_noise, sample_timesteps, training_target
-from .metrics import StepMeter, count_flops, peak_memory_gib, peak_tflops
+from .metrics import StepMeter, compiled_graphs, count_flops, peak_memory_gib, peak_tflops
 from .preview import generate, write_preview
 
 log = logging.getLogger(__name__)
@@ -288,6 +288,8 @@ class Trainer:
         self.meter.settle()
         row = {**figures, "lr": self.lr_scheduler.get_last_lr()[0],
                **self.meter.summary(self.flops_per_step, peak_tflops(device, self.config.log.peak_tflops))}
+        if self.config.model.compile or self.compiled_encoder is not None:
+            row["compiled_graphs"] = compiled_graphs()  # rising after the first steps: something compiles again
         memory = peak_memory_gib(device)
         if memory is not None:
             row["peak_memory_gib"] = memory

@@ -156,6 +156,21 @@ def test_compiled_model_trains_as_the_eager_model_does(shards, tmp_path, scope):
         torch.testing.assert_close(b[k], a[k], rtol=1e-4, atol=1e-6)
 
 
+def test_compiled_runs_log_the_graphs_compiled_so_far(shards, tmp_path):
+    """The log rows of a compiled run count Dynamo's graphs: none in the first (eager, FLOP-counting)
+    step, then the compiled model's, unchanged while the inputs keep their shapes and layout."""
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    trainer = Trainer(tiny_config(shards, tmp_path / "compiled", "max_steps=4", "ema.enabled=false", "model.compile=true",
+                                  "model.compile_backend=aot_eager", "checkpoint.every_steps=100", stage=2))
+    trainer.train()
+    graphs = [row["compiled_graphs"] for row in trainer.history]
+    assert graphs[0] == 0 and graphs[1] > 0 and graphs[1:] == [graphs[1]] * 3, graphs
+    eager = Trainer(tiny_config(shards, tmp_path / "eager", "max_steps=1", "ema.enabled=false", "checkpoint.every_steps=100"))
+    eager.train()
+    assert "compiled_graphs" not in eager.history[0]
+
+
 @pytest.mark.parametrize(
     "overrides,needle",
     [
