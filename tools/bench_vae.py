@@ -35,12 +35,11 @@ def _compiled(encoder, way: str):
 def bench_vae(images: int = 48, size: int = 512, repeat: int = 5, tiny: bool = False, ways=WAYS,
               chunk: int = 16) -> dict:
     import torch
-    from torch._dynamo.utils import counters
 
     from train.channels_last import rewrite_vae_encoder
     from train.components import sd15_vae, tiny_vae
     from train.conditioning import encode_video
-    from train.metrics import count_flops
+    from train.metrics import compiled_graphs, count_flops
 
     unknown = set(ways) - set(WAYS)
     if unknown:
@@ -67,7 +66,7 @@ def bench_vae(images: int = 48, size: int = 512, repeat: int = 5, tiny: bool = F
             encode_video(vae, video, chunk=chunk)  # warm-up: compiles, autotunes
             sync(device)
             row[f"{way}_first_call_s"] = round(time.perf_counter() - start, 1)
-            graphs = counters["stats"]["unique_graphs"]
+            graphs = compiled_graphs()
             start = time.perf_counter()
             for _ in range(repeat):
                 encode_video(vae, video, chunk=chunk)
@@ -76,7 +75,7 @@ def bench_vae(images: int = 48, size: int = 512, repeat: int = 5, tiny: bool = F
             row[f"{way}_s"] = round(seconds, 4)
             row[f"{way}_tflops"] = round(row["tflop_per_image"] * images / seconds, 1)
             # a timed call that compiled again would time compilation, not the encoder
-            row[f"{way}_recompiled_while_timed"] = counters["stats"]["unique_graphs"] != graphs
+            row[f"{way}_recompiled_while_timed"] = compiled_graphs() != graphs
             del vae
     torch.backends.cudnn.benchmark = False
     return row
