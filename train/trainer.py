@@ -22,7 +22,6 @@ from accelerate import Accelerator
 from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
 from torch.profiler import record_function
 from diffusers.optimization import get_scheduler
-from diffusers.training_utils import EMAModel
 
 from dataset.stream import ShardStream, StreamConfig
 from dataset.stream_loader import StreamLoader
@@ -35,6 +34,7 @@ from .conditioning import apply_dropout, build_inputs
 from .config import CUDA_GRAPH_MODES, TrainConfig
 from dataset.config_io import save_config
 from .diffusion import diffusion_loss, drop_mask, sample_noise, sample_timesteps, training_target
+from .ema import LerpEMAModel
 from .metrics import StepMeter, compiled_graphs, count_flops, peak_memory_gib, peak_tflops
 from .preview import generate, write_preview
 
@@ -91,8 +91,8 @@ class Trainer:
         whole = config.model.compile and config.model.compile_scope == "model"
         self.compiled = torch.compile(self.model, **self._compile_options()) if whole else None
         self.loader = self._build_loader()
-        self.ema = EMAModel(self.params, decay=config.ema.decay, update_after_step=config.ema.update_after_step,
-                            foreach=True) if config.ema.enabled else None
+        self.ema = LerpEMAModel(self.params, decay=config.ema.decay,
+                                update_after_step=config.ema.update_after_step) if config.ema.enabled else None
         self.state = TrainState()
         self.accelerator.register_for_checkpointing(self.state, *([self.ema] if self.ema else []))
         self.meter = StepMeter()
