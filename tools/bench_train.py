@@ -67,6 +67,7 @@ def stage_config(stage: int, args: argparse.Namespace, shards: Path, out: Path, 
         f"data.num_workers={args.workers}", f"data.batches_per_epoch={10 * (args.warmup + args.steps)}",
         f"model.gradient_checkpointing={str(args.checkpointing).lower()}", "checkpoint.resume=null",
         f"model.compile={str(compile).lower()}", f"data.batch_size={batch}",
+        "model.compile_cache=null",  # the run's folder is temporary; `--set model.compile_cache=PATH` keeps one
     ]
     if args.tiny:
         overrides += ["cpu=true", "mixed_precision=no", "data.sample.height=64", "data.sample.width=64"]
@@ -233,6 +234,8 @@ def measure_stage(stage: int, batch_size: int, compile: bool, args: argparse.Nam
                          batch_size, "warm-up" if steps <= args.warmup else "timed", steps, took, graphs())
             last = time.perf_counter()
             if steps == args.warmup:
+                if trainer.compile_cache is not None:  # written for a later run to load
+                    trainer.update_compile_cache()
                 graphs_before = graphs()
                 meter.reset()
                 if device.type == "cuda":

@@ -29,6 +29,7 @@ from model import set_trainable
 
 from . import checkpointing as ckpt
 from .channels_last import rewrite_vae_encoder, swap_group_norms
+from .compile_cache import load_compile_cache, save_compile_cache
 from .components import build_components
 from .conditioning import apply_dropout, build_inputs
 from .config import CUDA_GRAPH_MODES, TrainConfig
@@ -90,6 +91,10 @@ class Trainer:
         self.compiled_encoder = self._place_frozen()
         whole = config.model.compile and config.model.compile_scope == "model"
         self.compiled = torch.compile(self.model, **self._compile_options()) if whole else None
+        self.compile_cache = self._compile_cache_path()
+        if self.compile_cache is not None:
+            load_compile_cache(self.compile_cache)
+        self._cached_graphs = 0  # Dynamo's graph count when the compile cache was last written
         self.loader = self._build_loader()
         self.ema = LerpEMAModel(self.params, decay=config.ema.decay,
                                 update_after_step=config.ema.update_after_step) if config.ema.enabled else None
@@ -222,6 +227,18 @@ class Trainer:
         out["loss"] = loss
         return out
 
+    def _compile_cache_path(self) -> Path | None:
+        m = self.config.model
+        compiles = m.compile or self.compiled_encoder is not None
+        return self.output_dir / m.compile_cache if compiles and m.compile_cache else None
+
+    def update_compile_cache(self) -> None:
+        """After a step that compiled new graphs, the main process rewrites the compile cache."""
+        graphs = compiled_graphs()
+        if graphs > self._cached_graphs and self.accelerator.is_main_process:
+            save_compile_cache(self.compile_cache)
+        self._cached_graphs = graphs
+
     def _compile_after_counting(self) -> None:
         """Swap in the compiled VAE encoder; compile the model's repeated blocks in place."""
         if self.compiled_encoder is not None:
@@ -260,6 +277,8 @@ class Trainer:
 
     def _after_step(self, metrics: dict) -> None:
         step, cfg = self.state.step, self.config
+        if self.compile_cache is not None:
+            self.update_compile_cache()
         if step % cfg.log.every_steps == 0 or step == cfg.max_steps:
             self._log(metrics)
         if step % cfg.checkpoint.every_steps == 0:

@@ -1,0 +1,53 @@
+"""Compiled code kept beside a run: Inductor's artifacts saved to one file and loaded at start.
+
+``torch.compile`` caches what it generates (FX graphs, AOTAutograd graphs, Triton kernels,
+autotuning results) on the local disk, so a second compile of the same graphs on the same
+machine takes a fraction of the first. A run restarted elsewhere (another node, a wiped
+``/tmp``, a preempted job) starts with an empty cache and compiles from scratch: minutes for
+the AA2 model. ``torch.compiler.save_cache_artifacts`` serialises everything compiled in this
+process into one blob and ``load_cache_artifacts`` puts a blob back into the local caches
+before anything compiles; entries are keyed by graph, torch version and device, so a blob from
+another setting only misses.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import torch
+
+log = logging.getLogger(__name__)
+
+
+def load_compile_cache(path: Path) -> int:
+    """Put the artifacts saved at ``path`` into the local compile caches; returns how many (0 if none)."""
+    if not path.is_file():
+        return 0
+    info = torch.compiler.load_cache_artifacts(path.read_bytes())
+    if info is None:  # unreadable (another torch version's format): the run compiles from scratch
+        log.warning("compile cache %s could not be read; compiling from scratch", path)
+        return 0
+    groups = getattr(info, "artifacts", None)  # artifact type -> keys; older releases: one list per type
+    lists = groups.values() if isinstance(groups, dict) else [v for v in vars(info).values() if isinstance(v, list)]
+    count = sum(len(keys) for keys in lists)
+    log.info("compile cache: %d artifacts loaded from %s", count, path)
+    return count
+
+
+def save_compile_cache(path: Path) -> int:
+    """Write every artifact compiled in this process so far to ``path`` (atomically); returns the
+    bytes written (0 when nothing was compiled with a caching backend such as Inductor)."""
+    saved = torch.compiler.save_cache_artifacts()
+    if saved is None:
+        return 0
+    blob = saved[0]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(blob)
+    os.replace(tmp, path)
+    inductor = torch._dynamo.utils.counters["inductor"]
+    log.info("compile cache: %d bytes saved to %s (Inductor graphs so far: %d from the cache, %d generated)",
+             len(blob), path, inductor["fxgraph_cache_hit"], inductor["fxgraph_cache_miss"])
+    return len(blob)
