@@ -1,4 +1,5 @@
-"""Validation previews: sample a clip for a held-out batch and write it as mp4 and PNG grid.
+"""Validation previews: sample a clip for a held-out batch, write it as mp4 and PNG grid, and log
+the grid to the run's tracker.
 
 The grid's rows are target, environment, skeleton and the generated frames, with the reference
 image at the head of each row; the mp4 shows target | skeleton | generated side by side.
@@ -64,3 +65,10 @@ def write_preview(batch: AA2Batch, generated: torch.Tensor, out_dir: str | Path,
     mp4 = out_dir / f"{name}.mp4"
     mp4.write_bytes(encode_mp4(np.concatenate([rows[0], rows[2], rows[3]], axis=2), fps=fps))
     return {"png": png, "mp4": mp4}
+
+
+def log_preview(accelerator, tracker: str, png: str | Path, step: int, tag: str = "validation/preview") -> None:
+    """The PNG grid as an image of ``step`` in the run's tracker (``tensorboard`` or ``wandb``)."""
+    grid = np.asarray(Image.open(png).convert("RGB"))[None]  # one image, NHWC
+    extra = {"dataformats": "NHWC"} if tracker == "tensorboard" else {}
+    accelerator.get_tracker(tracker, unwrap=False).log_images({tag: grid}, step=step, **extra)

@@ -37,7 +37,7 @@ from dataset.config_io import save_config
 from .diffusion import diffusion_loss, drop_mask, sample_noise, sample_timesteps, training_target
 from .ema import LerpEMAModel
 from .metrics import StepMeter, compiled_graphs, count_flops, peak_memory_gib, peak_tflops
-from .preview import generate, write_preview
+from .preview import generate, log_preview, write_preview
 
 log = logging.getLogger(__name__)
 BLOCK_GRAPHS = 64  # compiled graphs kept per block class (one per input shape, grad mode, processor)
@@ -382,5 +382,7 @@ class Trainer:
                               self.config.log.val_guidance, seed=self.config.seed)
         model.train(was_training)
         paths = write_preview(batch, frames, self.output_dir / "previews", f"step-{self.state.step:08d}")
+        if self.config.log.tracker != "none":
+            log_preview(self.accelerator, self.config.log.tracker, paths["png"], self.state.step)
         self._print(f"validation preview: {paths['png']} and {paths['mp4']}")
         return paths

@@ -196,3 +196,22 @@ def test_compiled_runs_log_the_graphs_compiled_so_far(shards, tmp_path):
 def test_contradictory_config_fails_at_start(shards, tmp_path, overrides, needle):
     with pytest.raises(ValueError, match=needle):
         tiny_config(shards, tmp_path, *overrides)
+
+
+def test_validation_writes_the_preview_and_logs_its_grid_to_tensorboard(shards, tmp_path):
+    from PIL import Image
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    trainer = Trainer(tiny_config(shards, tmp_path, "max_steps=2", "ema.enabled=false", "log.tracker=tensorboard",
+                                  f"data.val_shards={shards}", "log.val_every_steps=2", "log.val_inference_steps=2",
+                                  "checkpoint.every_steps=100"))
+    trainer.train()
+    png = tmp_path / "previews" / "step-00000002.png"
+    assert png.is_file() and png.with_suffix(".mp4").stat().st_size > 0
+    assert not (tmp_path / "previews" / "step-00000001.png").exists()
+    events = EventAccumulator(str(tmp_path / "logs" / "aa2"), size_guidance={"images": 0})
+    events.Reload()
+    logged = events.Images("validation/preview")
+    assert [e.step for e in logged] == [2]
+    width, height = Image.open(png).size
+    assert (logged[0].width, logged[0].height) == (width, height)
