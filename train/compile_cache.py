@@ -25,7 +25,11 @@ def load_compile_cache(path: Path) -> int:
     """Put the artifacts saved at ``path`` into the local compile caches; returns how many (0 if none)."""
     if not path.is_file():
         return 0
-    info = torch.compiler.load_cache_artifacts(path.read_bytes())
+    try:
+        info = torch.compiler.load_cache_artifacts(path.read_bytes())
+    except Exception as error:  # the cache only saves time: a run never stops for it
+        log.warning("compile cache %s not loaded (%s); compiling from scratch", path, error)
+        return 0
     if info is None:  # unreadable (another torch version's format): the run compiles from scratch
         log.warning("compile cache %s could not be read; compiling from scratch", path)
         return 0
@@ -39,14 +43,18 @@ def load_compile_cache(path: Path) -> int:
 def save_compile_cache(path: Path) -> int:
     """Write every artifact compiled in this process so far to ``path`` (atomically); returns the
     bytes written (0 when nothing was compiled with a caching backend such as Inductor)."""
-    saved = torch.compiler.save_cache_artifacts()
-    if saved is None:
+    try:
+        saved = torch.compiler.save_cache_artifacts()
+        if saved is None:
+            return 0
+        blob = saved[0]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_bytes(blob)
+        os.replace(tmp, path)
+    except Exception as error:  # the cache only saves time: training goes on without it
+        log.warning("compile cache not saved to %s (%s)", path, error)
         return 0
-    blob = saved[0]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(blob)
-    os.replace(tmp, path)
     inductor = torch._dynamo.utils.counters["inductor"]
     log.info("compile cache: %d bytes saved to %s (Inductor graphs so far: %d from the cache, %d generated)",
              len(blob), path, inductor["fxgraph_cache_hit"], inductor["fxgraph_cache_miss"])

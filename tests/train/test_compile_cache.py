@@ -28,8 +28,9 @@ step = torch.compile(net)
 loss = step(torch.randn(5, 8)).square().mean()
 loss.backward()
 written = save_compile_cache(path) if mode == "save" else 0
+unwritable = save_compile_cache(path / "under-a-file.bin") if mode == "save" else 0  # warns, goes on
 c = torch._dynamo.utils.counters
-print(json.dumps({"loaded": loaded, "written": written, "hit": c["inductor"]["fxgraph_cache_hit"],
+print(json.dumps({"loaded": loaded, "written": written, "unwritable": unwritable, "hit": c["inductor"]["fxgraph_cache_hit"],
                   "miss": c["inductor"]["fxgraph_cache_miss"], "loss": loss.item()}))
 """
 
@@ -49,6 +50,7 @@ def test_a_saved_compile_cache_spares_another_process_the_code_generation(tmp_pa
     assert first["miss"] >= 2 and first["hit"] == 0  # forward and backward generated
     assert blob.is_file() and blob.stat().st_size == first["written"] > 0
     assert not blob.with_name(blob.name + ".tmp").exists()
+    assert first["unwritable"] == 0  # a cache that cannot be written is skipped, not fatal
 
     cold = run("none", blob, tmp_path / "local-b")  # empty local caches, file not read
     assert cold["miss"] >= 2 and cold["hit"] == 0
