@@ -15,7 +15,7 @@ pytestmark = pytest.mark.timeout(600)
 # Compiles a small training graph (forward and backward) with Inductor on the CPU and prints
 # Inductor's FX-graph cache counters; argv: mode (save|load|none), cache file.
 SCRIPT = r"""
-import json, logging, sys
+import json, sys
 from pathlib import Path
 import torch
 from train.compile_cache import load_compile_cache, save_compile_cache
