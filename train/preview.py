@@ -49,8 +49,9 @@ def generate(model, components, batch: AA2Batch, steps: int, guidance: float, se
 
 
 def write_preview(batch: AA2Batch, generated: torch.Tensor, out_dir: str | Path, name: str,
-                  fps: float = 8.0, max_columns: int = 8) -> dict[str, Path]:
-    """First sample of the batch: ``{name}.mp4`` and ``{name}.png`` in ``out_dir``."""
+                  fps: float = 8.0, max_columns: int = 8) -> dict[str, Path | np.ndarray]:
+    """First sample of the batch: ``{name}.mp4`` and ``{name}.png`` in ``out_dir``; returns their
+    paths (``mp4``, ``png``) and the PNG's pixels (``grid``, uint8 HWC) for the tracker."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = [to_uint8(batch.frames[0]), to_uint8(batch.environment[0]), to_uint8(batch.skeleton[0], signed=False),
@@ -64,11 +65,10 @@ def write_preview(batch: AA2Batch, generated: torch.Tensor, out_dir: str | Path,
     Image.fromarray(grid).save(png)
     mp4 = out_dir / f"{name}.mp4"
     mp4.write_bytes(encode_mp4(np.concatenate([rows[0], rows[2], rows[3]], axis=2), fps=fps))
-    return {"png": png, "mp4": mp4}
+    return {"png": png, "mp4": mp4, "grid": grid}
 
 
-def log_preview(accelerator, tracker: str, png: str | Path, step: int, tag: str = "validation/preview") -> None:
-    """The PNG grid as an image of ``step`` in the run's tracker (``tensorboard`` or ``wandb``)."""
-    grid = np.asarray(Image.open(png).convert("RGB"))[None]  # one image, NHWC
+def log_preview(accelerator, tracker: str, grid: np.ndarray, step: int, tag: str = "validation/preview") -> None:
+    """The preview's grid (uint8 HWC) as an image of ``step`` in the run's tracker (``tensorboard`` or ``wandb``)."""
     extra = {"dataformats": "NHWC"} if tracker == "tensorboard" else {}
-    accelerator.get_tracker(tracker, unwrap=False).log_images({tag: grid}, step=step, **extra)
+    accelerator.get_tracker(tracker, unwrap=False).log_images({tag: grid[None]}, step=step, **extra)

@@ -383,6 +383,6 @@ class Trainer:
         model.train(was_training)
         paths = write_preview(batch, frames, self.output_dir / "previews", f"step-{self.state.step:08d}")
         if self.config.log.tracker != "none":
-            log_preview(self.accelerator, self.config.log.tracker, paths["png"], self.state.step)
+            log_preview(self.accelerator, self.config.log.tracker, paths["grid"], self.state.step)
         self._print(f"validation preview: {paths['png']} and {paths['mp4']}")
         return paths
