@@ -61,6 +61,12 @@ class ModelConfig:
     that compiled something new. A restarted run, on this node or another, then starts with the
     caches warm (on an H100, with its local caches warm, the stage-2 model's compiling step took
     44 s against 449 s). ``null`` turns it off."""
+    compile_ddp_split: bool = True
+    """With several processes, let Dynamo split the compiled model at DDP's gradient buckets
+    (``torch._dynamo.config.optimize_ddp``), so that each bucket's all-reduce overlaps the rest of
+    the backward. ``false`` compiles the model as one graph, the same graph as on one GPU (so a
+    ``compile_cache`` written by a one-GPU run serves every rank), and DDP all-reduces the
+    gradients once the backward has produced them."""
     compile_channels_last: bool = False
     """Compiled with Inductor, run the model's convolutions in channels-last (NHWC) memory format
     (Inductor's ``force_layout_optimization``), with the model's GroupNorms computed from
@@ -217,6 +223,10 @@ class TrainConfig:
     """Run on the CPU even where a GPU exists."""
     cudnn_benchmark: bool = True
     """Let cuDNN time its convolution algorithms on the first steps (training shapes are fixed)."""
+    ddp_bucket_mb: int = 25
+    """With several processes, the size of DDP's gradient buckets (MB), each all-reduced as soon as
+    its gradients are ready; with ``model.compile`` and ``model.compile_ddp_split`` the compiled
+    model is split at these buckets."""
     model: ModelConfig = field(default_factory=ModelConfig)
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -231,6 +241,8 @@ class TrainConfig:
             raise ValueError(f"mixed_precision must be one of {PRECISIONS}, got {self.mixed_precision!r}")
         if self.max_steps < 1:
             raise ValueError("max_steps must be >= 1")
+        if self.ddp_bucket_mb < 1:
+            raise ValueError(f"ddp_bucket_mb must be >= 1 (PyTorch's default is 25), got {self.ddp_bucket_mb}")
         if self.model.compile_mode in CUDA_GRAPH_MODES and self.optim.grad_accum > 1:
             # a CUDA graph's replay rewrites the memory of its last outputs, gradients included
             raise ValueError(f"model.compile_mode={self.model.compile_mode} replays CUDA graphs, which cannot accumulate "

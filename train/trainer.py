@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from accelerate import Accelerator
-from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
+from accelerate.utils import DataLoaderConfiguration, DistributedDataParallelKwargs, ProjectConfiguration, set_seed
 from torch.profiler import record_function
 from diffusers.optimization import get_scheduler
 
@@ -69,6 +69,7 @@ class Trainer:
             log_with=tracker,
             project_config=ProjectConfiguration(project_dir=str(self.output_dir), logging_dir=str(self.output_dir / "logs")),
             dataloader_config=DataLoaderConfiguration(dispatch_batches=False),
+            kwargs_handlers=[DistributedDataParallelKwargs(bucket_cap_mb=config.ddp_bucket_mb)],
         )
         if self.accelerator.device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
             # Leave a core to each data worker: oversubscribed OpenMP threads spin and crawl.
@@ -90,6 +91,8 @@ class Trainer:
         # ones take over after that first step.
         self.compiled_encoder = self._place_frozen()
         whole = config.model.compile and config.model.compile_scope == "model"
+        if config.model.compile:
+            torch._dynamo.config.optimize_ddp = config.model.compile_ddp_split  # read where the DDP model is compiled
         self.compiled = torch.compile(self.model, **self._compile_options()) if whole else None
         self.compile_cache = self._compile_cache_path()
         if self.compile_cache is not None:

@@ -2,6 +2,8 @@
 stopped and resumed on two ranks ends with the same weights as an uninterrupted one."""
 
 import json
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,12 +17,13 @@ REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.timeout(600)
 
 
-def torchrun(shards, out, *overrides):
+def torchrun(shards, out, *overrides, env=None):
     args = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
             "-m", "train", "--recipe", "tiny", f"data.train_shards={shards}", f"output_dir={out}",
             "optim.warmup_steps=0", "data.num_workers=0", "data.batch_size=2", "log.tracker=none",
             "log.every_steps=1", *overrides]
-    proc = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=300,
+                          env=None if env is None else {**os.environ, **env})
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stderr + proc.stdout
 
@@ -42,16 +45,28 @@ def test_two_ranks_resume_exactly(tmp_path):
     assert all((a[k] - b[k]).abs().max() <= 1e-5 for k in a)
 
 
+def ddp_buckets(log: str) -> list[int]:
+    """Buckets Dynamo's DDPOptimizer split each compiled graph into (its INFO log line)."""
+    return [int(n) for n in re.findall(r"DDPOptimizer used bucket cap \d+ and created (\d+) buckets", log)]
+
+
 def test_two_ranks_compiled_train_like_two_ranks_eager(tmp_path):
-    """``torch.compile`` around the DDP-wrapped model (Dynamo's DDP graph splitting) keeps the
-    gradients averaged across ranks: the compiled run ends where the eager one does."""
+    """``torch.compile`` around the DDP-wrapped model keeps the gradients averaged across ranks,
+    whether Dynamo splits the graph at DDP's buckets (the default) or compiles one graph
+    (``model.compile_ddp_split=false``): both compiled runs end where the eager one does."""
     shards = tmp_path / "shards"
     write_shard_folder(shards, 6, clips_per_shard=2, num_frames=8, hw=(64, 80))
     common = ("max_steps=3", "checkpoint.every_steps=100", "ema.enabled=false")
+    compiled = (*common, "model.compile=true", "model.compile_backend=aot_eager")
     torchrun(shards, tmp_path / "eager", *common)
-    log = torchrun(shards, tmp_path / "compiled", *common, "model.compile=true", "model.compile_backend=aot_eager")
-    assert '"compiled_graphs"' in log
+    logs = {"TORCH_LOGS": "dynamo"}  # Dynamo's INFO lines, DDPOptimizer's among them
+    split = torchrun(shards, tmp_path / "compiled", *compiled, "ddp_bucket_mb=1", env=logs)
+    whole = torchrun(shards, tmp_path / "one_graph", *compiled, "ddp_bucket_mb=1", "model.compile_ddp_split=false", env=logs)
+    # 1 MB buckets: the model splits into several graphs by default, and stays one graph when asked
+    assert ddp_buckets(split) and min(ddp_buckets(split)) > 1
+    assert ddp_buckets(whole) == []
     a = load_file(tmp_path / "eager" / "export" / "diffusion_pytorch_model.safetensors")
-    b = load_file(tmp_path / "compiled" / "export" / "diffusion_pytorch_model.safetensors")
-    assert a.keys() == b.keys()
-    assert all((a[k] - b[k]).abs().max() <= 1e-4 for k in a), max((a[k] - b[k]).abs().max() for k in a)
+    for run in ("compiled", "one_graph"):
+        b = load_file(tmp_path / run / "export" / "diffusion_pytorch_model.safetensors")
+        assert a.keys() == b.keys()
+        assert all((a[k] - b[k]).abs().max() <= 1e-4 for k in a), (run, max((a[k] - b[k]).abs().max() for k in a))
