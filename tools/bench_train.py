@@ -56,6 +56,11 @@ def parse_case(text: str) -> tuple[int, int, bool]:
     return int(parts[0]), int(parts[1]), len(parts) == 3
 
 
+def most_steps(args: argparse.Namespace) -> int:
+    """Steps a case may run: warm-up, then the timed window and each of its restarts."""
+    return args.warmup + args.steps * (1 + args.max_restarts)
+
+
 def stage_config(stage: int, args: argparse.Namespace, shards: Path, out: Path, batch: int, compile: bool):
     from train.config import TrainConfig
     from dataset.config_io import load_config
@@ -63,8 +68,8 @@ def stage_config(stage: int, args: argparse.Namespace, shards: Path, out: Path, 
 
     overrides = [
         f"data.train_shards={shards}", f"output_dir={out}", "model.arch=tiny" if args.tiny else "model.arch=sd15",
-        f"max_steps={args.warmup + args.steps}", "optim.warmup_steps=0", "log.tracker=none",
-        f"data.num_workers={args.workers}", f"data.batches_per_epoch={10 * (args.warmup + args.steps)}",
+        f"max_steps={most_steps(args)}", "optim.warmup_steps=0", "log.tracker=none",
+        f"data.num_workers={args.workers}", f"data.batches_per_epoch={10 * most_steps(args)}",
         f"model.gradient_checkpointing={str(args.checkpointing).lower()}", "checkpoint.resume=null",
         f"model.compile={str(compile).lower()}", f"data.batch_size={batch}",
         "model.compile_cache=null",  # the run's folder is temporary; `--set model.compile_cache=PATH` keeps one
@@ -207,6 +212,54 @@ def profile_steps(trainer, batches, top: int = 12) -> dict:
             "table": table}
 
 
+class TimedWindow:
+    """Which steps the benchmark times: ``steps`` steps after ``warmup`` ones. A timed step in which
+    some process compiled a graph (the VAE encoder meeting a new image count, say) opens the window
+    again, at most ``max_restarts`` times: a compiling step takes seconds, and under DDP it holds
+    every process at the next all-reduce, so the figures would measure compilation."""
+
+    def __init__(self, warmup: int, steps: int, max_restarts: int):
+        self.warmup, self.steps, self.max_restarts = warmup, steps, max_restarts
+        self.start, self.restarts, self.graphs = warmup, 0, 0
+
+    def after_step(self, done: int, graphs: int) -> str:
+        """``done`` steps run, ``graphs`` compiled so far by all processes together: ``warm-up``,
+        ``open`` (timing starts after this step), ``timed``, ``restart`` (timing starts again
+        after this step) or ``done`` (the last timed step)."""
+        if done < self.warmup:
+            return "warm-up"
+        if done == self.warmup:
+            self.graphs = graphs
+            return "done" if self.steps == 0 else "open"
+        if graphs > self.graphs and self.restarts < self.max_restarts:
+            self.start, self.graphs, self.restarts = done, graphs, self.restarts + 1
+            return "restart"
+        return "done" if done == self.start + self.steps else "timed"
+
+
+def cpu_group():
+    """A gloo process group over every process of a distributed run (None in one process): the
+    benchmark's host-side counts travel through it without waiting for the GPU."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+        return None
+    return dist.new_group(backend="gloo")
+
+
+def graphs_everywhere(group) -> int:
+    """Dynamo graphs compiled so far, summed over the processes of ``group`` (this one's if None)."""
+    import torch
+
+    from train.metrics import compiled_graphs
+
+    if group is None:
+        return compiled_graphs()
+    count = torch.tensor([compiled_graphs()])
+    torch.distributed.all_reduce(count, group=group)
+    return int(count.item())
+
+
 def measure_stage(stage: int, batch_size: int, compile: bool, args: argparse.Namespace, shards: Path) -> dict:
     import torch
 
@@ -217,13 +270,15 @@ def measure_stage(stage: int, batch_size: int, compile: bool, args: argparse.Nam
         trainer = Trainer(stage_config(stage, args, shards, Path(out), batch_size, compile))
         device = trainer.accelerator.device
         meter, steps, last, graphs_before = StepMeter(), 0, time.perf_counter(), graphs()
+        window, group = TimedWindow(args.warmup, args.steps, args.max_restarts), cpu_group()
         for batch in trainer.loader:
             meter.data_ready()
             trainer.train_step(batch)
             steps += 1
+            action = window.after_step(steps, graphs_everywhere(group) if steps >= args.warmup else 0)
             # as the training loop runs: the host waits for the GPU only when it reads a figure, so it
             # prepares the next step while the GPU runs this one; the window's last step waits for all
-            if device.type == "cuda" and (steps <= args.warmup or steps == args.warmup + args.steps):
+            if device.type == "cuda" and action != "timed":
                 torch.cuda.synchronize()
             meter.step_done(len(batch), len(batch) * batch.num_frames)
             took = time.perf_counter() - last
@@ -233,17 +288,22 @@ def measure_stage(stage: int, batch_size: int, compile: bool, args: argparse.Nam
                 log.info("stage %d, batch %d: %s step %d took %.1f s (%d Dynamo graphs compiled so far)", stage,
                          batch_size, "warm-up" if steps <= args.warmup else "timed", steps, took, graphs())
             last = time.perf_counter()
-            if steps == args.warmup:
+            if action == "open":
                 if trainer.compile_cache is not None:  # written for a later run to load
                     trainer.update_compile_cache()
-                graphs_before = graphs()
-                meter.reset()
                 if device.type == "cuda":
                     torch.cuda.reset_peak_memory_stats()
-            if steps == args.warmup + args.steps:
+            if action == "restart":
+                log.info("stage %d, batch %d: a process compiled a graph in timed step %d; timing %d steps again",
+                         stage, batch_size, steps, args.steps)
+            if action in ("open", "restart"):
+                graphs_before = graphs()
+                meter.reset()
+            if action == "done":
                 break
         row = meter.summary(trainer.flops_per_step, peak_tflops(device))
         row["graphs_compiled_while_timed"] = graphs() - graphs_before
+        row["timing_restarts"] = window.restarts
         if args.synced_steps:  # the same steps with a wait for the GPU after each: what host read-backs cost
             synced = StepMeter()
             for _, batch in zip(range(args.synced_steps), trainer.loader):
@@ -289,6 +349,8 @@ def baseline(args: argparse.Namespace) -> dict:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    if args.warmup < 1:
+        raise ValueError("--warmup must be at least 1: the first step counts FLOPs on the eager model and compiles")
     if args.log_recompiles:
         torch._logging.set_logs(recompiles=True)
     started = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
@@ -350,6 +412,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="after the timed steps, time N more that wait for the GPU after each "
                              "(how the earlier rows of BENCHMARKS.md were timed): step_s_synced_each_step")
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--max-restarts", type=int, default=3,
+                        help="times the timed window may start again after a step in which some process compiled")
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--baseline-batch", type=int, default=16, help="0 skips the SD 1.5 baseline")
     parser.add_argument("--tiny", action="store_true", help="tiny model on the CPU (checks the benchmark itself)")

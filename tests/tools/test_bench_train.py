@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from tools.bench_train import add_arguments, busy_us, gpu_time_by_range, kernel_kind, kernel_table, parse_case, run
+from tools.bench_train import (TimedWindow, add_arguments, busy_us, gpu_time_by_range, kernel_kind, kernel_table,
+                               parse_case, run)
 from tools.bench_vae import bench_vae
 
 
@@ -83,3 +84,15 @@ def add_and_parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     return parser.parse_args(argv)
+
+
+def test_the_timed_window_starts_again_after_a_step_that_compiled_somewhere():
+    w = TimedWindow(warmup=2, steps=3, max_restarts=1)
+    # graphs compiled by all processes together, read after each step
+    actions = [w.after_step(done, graphs) for done, graphs in enumerate([0, 5, 5, 5, 6, 6, 6, 6], start=1)]
+    assert actions == ["warm-up", "open", "timed", "timed", "restart", "timed", "timed", "done"]
+    assert w.restarts == 1
+    # restarts spent: a later compile is timed (and reported as graphs compiled while timed)
+    w = TimedWindow(warmup=1, steps=2, max_restarts=0)
+    assert [w.after_step(d, g) for d, g in [(1, 3), (2, 4), (3, 4)]] == ["open", "timed", "done"]
+    assert TimedWindow(warmup=1, steps=0, max_restarts=2).after_step(1, 3) == "done"

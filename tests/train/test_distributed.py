@@ -61,7 +61,8 @@ def test_two_ranks_compiled_train_like_two_ranks_eager(tmp_path):
     torchrun(shards, tmp_path / "eager", *common)
     logs = {"TORCH_LOGS": "dynamo"}  # Dynamo's INFO lines, DDPOptimizer's among them
     split = torchrun(shards, tmp_path / "compiled", *compiled, "ddp_bucket_mb=1", env=logs)
-    whole = torchrun(shards, tmp_path / "one_graph", *compiled, "ddp_bucket_mb=1", "model.compile_ddp_split=false", env=logs)
+    whole = torchrun(shards, tmp_path / "one_graph", *compiled, "ddp_bucket_mb=1", "model.compile_ddp_split=false",
+                     env=logs)
     # 1 MB buckets: the model splits into several graphs by default, and stays one graph when asked
     assert ddp_buckets(split) and min(ddp_buckets(split)) > 1
     assert ddp_buckets(whole) == []
