@@ -2,12 +2,18 @@
 
 import argparse
 import json
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from tools.bench_train import (TimedWindow, add_arguments, busy_us, gpu_time_by_range, kernel_kind, kernel_table,
                                parse_case, run)
 from tools.bench_vae import bench_vae
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_cases_parse_and_bad_ones_say_what_is_expected():
@@ -96,3 +102,21 @@ def test_the_timed_window_starts_again_after_a_step_that_compiled_somewhere():
     w = TimedWindow(warmup=1, steps=2, max_restarts=0)
     assert [w.after_step(d, g) for d, g in [(1, 3), (2, 4), (3, 4)]] == ["open", "timed", "done"]
     assert TimedWindow(warmup=1, steps=0, max_restarts=2).after_step(1, 3) == "done"
+
+
+@pytest.mark.timeout(300)
+def test_two_processes_time_the_steps_after_the_one_that_compiled():
+    """Under torchrun both processes compile at the first timed step (the step after FLOP counting):
+    each restarts its window there, together, and times only compiled steps."""
+    args = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+            "-m", "tools.bench_train", "--tiny", "--workers", "0", "--cases", "2:1:compile", "--set", "model.compile_backend=aot_eager",
+            "--warmup", "1", "--steps", "2", "--baseline-batch", "0", "--videos", "2", "--clip-frames", "16"]
+    proc = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=280)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = [json.loads(line[line.index("{"):]) for line in proc.stderr.splitlines() if '{"step_time_s"' in line]
+    assert len(rows) == 2  # one per process
+    compiling = [float(t) for t in re.findall(r"timed step 2 took ([\d.]+) s", proc.stderr)]
+    assert len(compiling) == 2
+    for row in rows:
+        assert row["timing_restarts"] == 1 and row["graphs_compiled_while_timed"] == 0
+        assert row["step_time_s"] < min(compiling) / 3
