@@ -15,10 +15,12 @@ wall time the GPU had a kernel running, and the costliest kernels: GPU time by k
 for the whole step from the kernels' own records (CUDA graph replays included) and per range by
 launch. Each warm-up step's time is logged, and so is any timed step slower than
 ``--slow-step-s``, with the number of Dynamo graphs compiled so far; the report gives the graphs
-compiled while timed (``--log-recompiles`` prints Dynamo's reasons). ``--synced-steps N`` times N
+compiled while timed (``--log-recompiles`` prints Dynamo's reasons); a timed step in which any
+process compiled starts the timed window again (``--max-restarts``). ``--synced-steps N`` times N
 more steps that wait for the GPU after each, to show what a host read-back per step costs.
-``--make-shards`` first writes a synthetic crawl and preprocesses it (oracle
-annotators, no Ray) so the benchmark needs nothing but this repository.
+Without ``--shards`` it first writes a synthetic crawl and preprocesses it (oracle annotators,
+no Ray), so the benchmark needs nothing but this repository. Under ``accelerate launch`` each
+process reports its own row.
 """
 
 from __future__ import annotations
