@@ -55,7 +55,10 @@ def save_compile_cache(path: Path) -> int:
     except Exception as error:  # the cache only saves time: training goes on without it
         log.warning("compile cache not saved to %s (%s)", path, error)
         return 0
-    inductor = torch._dynamo.utils.counters["inductor"]
-    log.info("compile cache: %d bytes saved to %s (Inductor graphs so far: %d from the cache, %d generated)",
-             len(blob), path, inductor["fxgraph_cache_hit"], inductor["fxgraph_cache_miss"])
+    counters = torch._dynamo.utils.counters
+    inductor, aot = counters["inductor"], counters["aot_autograd"]
+    log.info("compile cache: %d bytes saved to %s (Inductor graphs so far: %d from the cache, %d generated; "
+             "AOTAutograd graphs: %d from the cache, %d traced, %d not cacheable)", len(blob), path,
+             inductor["fxgraph_cache_hit"], inductor["fxgraph_cache_miss"], aot["autograd_cache_hit"],
+             aot["autograd_cache_miss"], aot["autograd_cache_bypass"])
     return len(blob)

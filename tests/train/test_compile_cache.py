@@ -31,7 +31,8 @@ written = save_compile_cache(path) if mode == "save" else 0
 unwritable = save_compile_cache(path / "under-a-file.bin") if mode == "save" else 0  # warns, goes on
 c = torch._dynamo.utils.counters
 print(json.dumps({"loaded": loaded, "written": written, "unwritable": unwritable, "hit": c["inductor"]["fxgraph_cache_hit"],
-                  "miss": c["inductor"]["fxgraph_cache_miss"], "loss": loss.item()}))
+                  "miss": c["inductor"]["fxgraph_cache_miss"], "aot_hit": c["aot_autograd"]["autograd_cache_hit"],
+                  "aot_miss": c["aot_autograd"]["autograd_cache_miss"], "loss": loss.item()}))
 """
 
 
@@ -58,6 +59,7 @@ def test_a_saved_compile_cache_spares_another_process_the_code_generation(tmp_pa
     warm = run("load", blob, tmp_path / "local-c")  # empty local caches, file read first
     assert warm["loaded"] > 0
     assert warm["miss"] == 0 and warm["hit"] == first["miss"]
+    assert first["aot_miss"] >= 1 and warm["aot_miss"] == 0 and warm["aot_hit"] == first["aot_miss"]  # traced once
     assert warm["loss"] == first["loss"]
 
 
@@ -95,7 +97,7 @@ def test_a_restarted_run_compiles_the_model_from_the_file_its_first_run_wrote(tm
     # another machine: empty local caches; the run reads the first run's file
     second = train(tmp_path / "second", tmp_path / "local-b", f"model.compile_cache={blob}")
     assert "artifacts loaded from" in second
-    assert ", 0 generated)" in second  # every Inductor graph came from the file
+    assert ", 0 generated;" in second  # every Inductor graph came from the file
     losses = [[line.split("loss=")[1].split()[0] for line in log.splitlines() if "step 2:" in line]
               for log in (first, second)]
     assert losses[0] and losses[0] == losses[1]
