@@ -61,12 +61,6 @@ class ModelConfig:
     that compiled something new. A restarted run, on this node or another, then starts with the
     caches warm (on an H100, with its local caches warm, the stage-2 model's compiling step took
     44 s against 449 s). ``null`` turns it off."""
-    compile_ddp_split: bool = True
-    """With several processes, let Dynamo split the compiled model at DDP's gradient buckets
-    (``torch._dynamo.config.optimize_ddp``), so that each bucket's all-reduce overlaps the rest of
-    the backward. ``false`` compiles the model as one graph, the same graph as on one GPU (so a
-    ``compile_cache`` written by a one-GPU run serves every rank), and DDP all-reduces the
-    gradients once the backward has produced them."""
     compile_channels_last: bool = False
     """Compiled with Inductor, run the model's convolutions in channels-last (NHWC) memory format
     (Inductor's ``force_layout_optimization``), with the model's GroupNorms computed from
@@ -225,8 +219,8 @@ class TrainConfig:
     """Let cuDNN time its convolution algorithms on the first steps (training shapes are fixed)."""
     ddp_bucket_mb: int = 25
     """With several processes, the size of DDP's gradient buckets (MB), each all-reduced as soon as
-    its gradients are ready; with ``model.compile`` and ``model.compile_ddp_split`` the compiled
-    model is split at these buckets."""
+    its gradients are ready; with ``model.compile``, Dynamo splits the compiled model at these
+    buckets so that the all-reduce overlaps the rest of the backward."""
     model: ModelConfig = field(default_factory=ModelConfig)
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)

@@ -91,8 +91,6 @@ class Trainer:
         # ones take over after that first step.
         self.compiled_encoder = self._place_frozen()
         whole = config.model.compile and config.model.compile_scope == "model"
-        if config.model.compile:
-            torch._dynamo.config.optimize_ddp = config.model.compile_ddp_split  # read where the DDP model is compiled
         self.compiled = torch.compile(self.model, **self._compile_options()) if whole else None
         self.compile_cache = self._compile_cache_path()
         if self.compile_cache is not None:
