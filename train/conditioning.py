@@ -40,6 +40,31 @@ class ModelInputs:
         }
 
 
+def call_sizes(n: int, chunk: int, pad_to: int = 0) -> list[int]:
+    """Images in each encoder call :func:`latent_moments` makes for ``n`` images: ``chunk`` a call,
+    the last call padded up to a multiple of ``pad_to`` (at most ``chunk``) where asked."""
+    full, last = divmod(n, chunk)
+    if last and pad_to:
+        last = min(chunk, -(-last // pad_to) * pad_to)
+    return [chunk] * full + ([last] if last else [])
+
+
+def images_per_step(batch_size: int, frames: int, options) -> range:
+    """How many images :func:`build_inputs` sends through the VAE encoder for a batch of this
+    shape: target frames, references and environment frames always; with objects, the frames
+    that show one (0 to all) and one blank frame unless every frame shows one."""
+    n = batch_size * frames + batch_size + (batch_size * frames if options.use_environment else 0)
+    if not options.use_object:
+        return range(n, n + 1)
+    return range(n + 1, n + batch_size * frames + 1)
+
+
+def encoder_call_sizes(batch_size: int, frames: int, options, chunk: int, pad_to: int = 0) -> list[int]:
+    """Every encoder input size a training step of this batch shape can make, largest first."""
+    return sorted({size for n in images_per_step(batch_size, frames, options) for size in call_sizes(n, chunk, pad_to)},
+                  reverse=True)
+
+
 def latent_moments(vae: AutoencoderKL, images: torch.Tensor, chunk: int = 16, pad_to: int = 0) -> torch.Tensor:
     """Images [N, 3, H, W] in [-1, 1] -> the encoder's Gaussian parameters [N, 2C, h, w], ``chunk`` a call.
 
@@ -49,11 +74,9 @@ def latent_moments(vae: AutoencoderKL, images: torch.Tensor, chunk: int = 16, pa
     contiguous for the same reason (chunks of a permuted video differ in strides).
     """
     n = len(images)
-    if pad_to and n % chunk:
-        last = n % chunk
-        extra = min(chunk, -(-last // pad_to) * pad_to) - last
-        if extra:
-            images = torch.cat([images, images[-1:].expand(extra, *images.shape[1:])])
+    extra = sum(call_sizes(n, chunk, pad_to)) - n
+    if extra:
+        images = torch.cat([images, images[-1:].expand(extra, *images.shape[1:])])
     out = []
     for part in images.split(chunk):
         moments = vae.encoder(part.to(vae.dtype).contiguous())

@@ -89,6 +89,13 @@ class ModelConfig:
     In a compiled stage-2 step on an H100 the step took 0.327-0.328 s against 0.366 s with the
     stock encoder (one machine; the conditioning passes alone 0.13 against 0.18 s). On the CPU,
     where the encoder is not compiled, the rewrite applies all the same."""
+    vae_precompile: bool = True
+    """With ``compile_vae`` on CUDA, compile the encoder for every input size a step can send it
+    (from the batch size, the frames and the model's inputs: 35, 42 and 49 images with the
+    ``stage2`` recipe) at the first compiled step, on every process at once. Otherwise each size
+    compiles in the step that first needs it, and under DDP the other processes wait for it at the
+    next all-reduce (28-29 s on 2 H100s, ``BENCHMARKS.md``); sizes that the data never makes then
+    compile for nothing."""
     vae_pad_to: int = 8
     """With ``compile_vae`` the encoder is compiled for static shapes, and the last call of a step is
     padded to a multiple of this many images, so it sees at most ``vae_chunk / vae_pad_to`` shapes,

@@ -8,7 +8,8 @@ import torch
 from dataset.batch import AA2Batch
 from model import AA2Options
 from train.components import random_image_encoder, tiny_vae
-from train.conditioning import build_inputs, encode_objects, encode_video
+from train.conditioning import (build_inputs, call_sizes, encode_objects, encode_video, encoder_call_sizes,
+                                images_per_step)
 
 
 def counting_vae():
@@ -126,3 +127,32 @@ def test_inputs_keep_one_layout_whether_or_not_a_blank_object_frame_is_encoded()
         a, b = getattr(some, name), getattr(every, name)
         assert a.shape == b.shape and a.stride() == b.stride(), (name, a.stride(), b.stride())
         assert a.permute(0, 2, 1, 3, 4).is_contiguous() if a.ndim == 5 else a.is_contiguous(), name
+
+
+def test_the_encoder_sizes_a_step_can_make_are_the_ones_predicted_from_the_batch_shape():
+    """Every pattern of frames showing objects, with and without objects and environment: each
+    step's image count lies in :func:`images_per_step`, its calls are :func:`call_sizes` of it, and
+    all patterns together make exactly the sizes :func:`encoder_call_sizes` lists (the ones the
+    trainer compiles up front)."""
+    b, f = 2, 3
+    for options in (AA2Options(), AA2Options(use_environment=False), AA2Options(use_object=False)):
+        counts, calls = set(), {(chunk, pad_to): set() for chunk, pad_to in ((4, 3), (5, 0), (20, 8))}
+        for pattern in range(2 ** (b * f)):
+            shown = torch.tensor([(pattern >> i) & 1 for i in range(b * f)], dtype=torch.bool).view(b, 1, f, 1, 1)
+            batch = _batch(b, f, hw=16)
+            object_mask = torch.zeros_like(batch.object_mask)
+            object_mask[..., 2:6, 2:6] = shown
+            batch = replace(batch, object_mask=object_mask, objects=batch.frames * object_mask)
+            vae = counting_vae()
+            with torch.no_grad():
+                build_inputs(batch, vae, clip(), options, vae_chunk=1000)  # one call: the step's image count
+                (n,) = vae.seen
+                counts.add(n)
+                for (chunk, pad_to), sizes in calls.items():
+                    vae.seen.clear()
+                    build_inputs(batch, vae, clip(), options, vae_chunk=chunk, vae_pad_to=pad_to)
+                    assert vae.seen == call_sizes(n, chunk, pad_to)
+                    sizes.update(vae.seen)
+        assert counts == set(images_per_step(b, f, options)), options
+        for (chunk, pad_to), sizes in calls.items():
+            assert sorted(sizes, reverse=True) == encoder_call_sizes(b, f, options, chunk, pad_to), (options, chunk)

@@ -215,3 +215,28 @@ def test_validation_writes_the_preview_and_logs_its_grid_to_tensorboard(shards, 
     assert [e.step for e in logged] == [2]
     width, height = Image.open(png).size
     assert (logged[0].width, logged[0].height) == (width, height)
+
+
+def test_the_first_step_compiles_the_vae_encoder_for_every_size_a_step_can_make(shards, tmp_path):
+    """With a compiled encoder (CUDA only; here the eager encoder stands in for it, the same call
+    path), the first step ends by running it on every input size :func:`encoder_call_sizes`
+    predicts for the batch's shape, largest first; ``model.vae_precompile=false`` skips that."""
+    from train.conditioning import encoder_call_sizes
+
+    for precompile in (True, False):
+        trainer = Trainer(tiny_config(shards, tmp_path / str(precompile), "ema.enabled=false", "model.vae_chunk=6",
+                                      "model.vae_pad_to=4", f"model.vae_precompile={str(precompile).lower()}",
+                                      stage=2))
+        vae = trainer.components.vae
+        trainer.compiled_encoder = vae.encoder
+        seen = []
+        vae.encoder.register_forward_pre_hook(lambda _, args: seen.append(tuple(args[0].shape)))
+        batch = next(iter(trainer.loader))
+        trainer.train_step(batch)
+        predicted = encoder_call_sizes(2, 4, trainer.accelerator.unwrap_model(trainer.model).spec, 6, 4)
+        assert predicted == [6, 4]  # 2 x (4 target + 1 reference + 4 environment) + 1 to 8 object images
+        height, width = batch.frames.shape[-2:]
+        counted = [n for n, *_ in seen[: len(seen) - len(predicted)]] if precompile else [n for n, *_ in seen]
+        assert sum(counted) in range(19, 27)  # the counting step's own calls, unpadded
+        if precompile:
+            assert seen[-len(predicted):] == [(n, 3, height, width) for n in predicted]
