@@ -65,6 +65,19 @@ def encoder_call_sizes(batch_size: int, frames: int, options, chunk: int, pad_to
                   reverse=True)
 
 
+def precompile_encoder(vae: AutoencoderKL, batch: AA2Batch, options, chunk: int, pad_to: int = 0) -> list[int]:
+    """Run ``vae.encoder`` (compiled for static shapes) once on blank images of every size a step
+    of this batch's shape can send it (:func:`encoder_call_sizes`), so that each compiles now
+    rather than in the step that first needs it; returns the sizes. Under DDP a process compiling
+    mid-run holds the others at the next all-reduce."""
+    sizes = encoder_call_sizes(len(batch.frames), batch.num_frames, options, chunk, pad_to)
+    height, width = batch.frames.shape[-2:]
+    with torch.no_grad():
+        for n in sizes:
+            vae.encoder(torch.zeros(n, 3, height, width, device=batch.frames.device, dtype=vae.dtype))
+    return sizes
+
+
 def latent_moments(vae: AutoencoderKL, images: torch.Tensor, chunk: int = 16, pad_to: int = 0) -> torch.Tensor:
     """Images [N, 3, H, W] in [-1, 1] -> the encoder's Gaussian parameters [N, 2C, h, w], ``chunk`` a call.
 

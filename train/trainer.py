@@ -31,7 +31,7 @@ from . import checkpointing as ckpt
 from .channels_last import rewrite_vae_encoder, swap_group_norms
 from .compile_cache import load_compile_cache, save_compile_cache
 from .components import build_components
-from .conditioning import apply_dropout, build_inputs, encoder_call_sizes
+from .conditioning import apply_dropout, build_inputs, precompile_encoder
 from .config import CUDA_GRAPH_MODES, TrainConfig
 from dataset.config_io import save_config
 from .diffusion import diffusion_loss, drop_mask, sample_noise, sample_timesteps, training_target
@@ -245,26 +245,14 @@ class Trainer:
         ``model.vae_precompile``); compile the model's repeated blocks in place."""
         if self.compiled_encoder is not None:
             self.components.vae.encoder = self.compiled_encoder
-            if self.config.model.vae_precompile:
-                self.precompile_encoder(batch)
+            m = self.config.model
+            if m.vae_precompile:  # every size now, on every process at once
+                precompile_encoder(self.components.vae, batch, self.accelerator.unwrap_model(self.model).spec,
+                                   m.vae_chunk, m.vae_pad_to)
         if self.config.model.compile and self.config.model.compile_scope == "blocks":
             # static shapes: each block sees a few (ReferenceNet, DenoisingNet, validation), one graph each
             torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, BLOCK_GRAPHS)
             self.accelerator.unwrap_model(self.model).compile_repeated_blocks(dynamic=False, **self._compile_options())
-
-    def precompile_encoder(self, batch) -> list[int]:
-        """Run the compiled VAE encoder once on blank images of every size a step of this batch's
-        shape can send it (:func:`train.conditioning.encoder_call_sizes`), so that each compiles
-        now, on every process at once, rather than in the step that first needs it; returns the
-        sizes. Under DDP a process compiling mid-run holds the others at the next all-reduce."""
-        m, vae = self.config.model, self.components.vae
-        spec = self.accelerator.unwrap_model(self.model).spec
-        sizes = encoder_call_sizes(len(batch.frames), batch.num_frames, spec, m.vae_chunk, m.vae_pad_to)
-        height, width = batch.frames.shape[-2:]
-        with torch.no_grad():
-            for n in sizes:
-                vae.encoder(torch.zeros(n, 3, height, width, device=batch.frames.device, dtype=vae.dtype))
-        return sizes
 
     def _backward(self, batch) -> torch.Tensor:
         loss = self.compute_loss(batch)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tools.bench_train import (TimedWindow, add_arguments, busy_us, gpu_time_by_range, kernel_kind, kernel_table,
-                               parse_case, run)
+from tools.bench_train import add_arguments, busy_us, gpu_time_by_range, kernel_kind, kernel_table, parse_case, run
+from tools.timed_window import TimedWindow
 from tools.bench_vae import bench_vae
 
 REPO = Path(__file__).resolve().parents[2]

@@ -1,0 +1,56 @@
+"""Which steps a training benchmark times, across the processes of a distributed run.
+
+``bench-train`` times a window of steps after its warm-up; a step in which some process compiled
+a graph opens the window again, so that compilation never enters the figures. The processes
+share their counts of compiled graphs over a gloo group, on the host, without waiting for the GPU.
+"""
+
+from __future__ import annotations
+
+
+class TimedWindow:
+    """Which steps the benchmark times: ``steps`` steps after ``warmup`` ones. A timed step in which
+    some process compiled a graph (the VAE encoder meeting a new image count, say) opens the window
+    again, at most ``max_restarts`` times: a compiling step takes seconds, and under DDP it holds
+    every process at the next all-reduce, so the figures would measure compilation."""
+
+    def __init__(self, warmup: int, steps: int, max_restarts: int):
+        self.warmup, self.steps, self.max_restarts = warmup, steps, max_restarts
+        self.start, self.restarts, self.graphs = warmup, 0, 0
+
+    def after_step(self, done: int, graphs: int) -> str:
+        """``done`` steps run, ``graphs`` compiled so far by all processes together: ``warm-up``,
+        ``open`` (timing starts after this step), ``timed``, ``restart`` (timing starts again
+        after this step) or ``done`` (the last timed step)."""
+        if done < self.warmup:
+            return "warm-up"
+        if done == self.warmup:
+            self.graphs = graphs
+            return "done" if self.steps == 0 else "open"
+        if graphs > self.graphs and self.restarts < self.max_restarts:
+            self.start, self.graphs, self.restarts = done, graphs, self.restarts + 1
+            return "restart"
+        return "done" if done == self.start + self.steps else "timed"
+
+
+def cpu_group():
+    """A gloo process group over every process of a distributed run (None in one process): the
+    benchmark's host-side counts travel through it without waiting for the GPU."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+        return None
+    return dist.new_group(backend="gloo")
+
+
+def graphs_everywhere(group) -> int:
+    """Dynamo graphs compiled so far, summed over the processes of ``group`` (this one's if None)."""
+    import torch
+
+    from train.metrics import compiled_graphs
+
+    if group is None:
+        return compiled_graphs()
+    count = torch.tensor([compiled_graphs()])
+    torch.distributed.all_reduce(count, group=group)
+    return int(count.item())
