@@ -218,7 +218,7 @@ def measure_stage(stage: int, batch_size: int, compile: bool, args: argparse.Nam
     import torch
 
     from train.metrics import StepMeter, compiled_graphs as graphs, peak_memory_gib, peak_tflops
-    from tools.timed_window import TimedWindow, cpu_group, graphs_everywhere
+    from tools.timed_window import TimedWindow, cpu_group, graphs_everywhere, together
     from train.trainer import Trainer
 
     with tempfile.TemporaryDirectory() as out:
@@ -252,6 +252,7 @@ def measure_stage(stage: int, batch_size: int, compile: bool, args: argparse.Nam
                 log.info("stage %d, batch %d: a process compiled a graph in timed step %d; timing %d steps again",
                          stage, batch_size, steps, args.steps)
             if action in ("open", "restart"):
+                together(group)
                 graphs_before = graphs()
                 meter.reset()
             if action == "done":

@@ -43,6 +43,17 @@ def cpu_group():
     return dist.new_group(backend="gloo")
 
 
+def together(group) -> None:
+    """Return once every process of ``group`` got here (at once in one process): the timed window
+    then opens at one moment everywhere, however long a process spent before it (the main process
+    writing a compile cache of hundreds of MB, say, while the others would start their clocks and
+    wait for it at the first all-reduce, their steps charged with the wait)."""
+    import torch
+
+    if group is not None:
+        torch.distributed.barrier(group=group)
+
+
 def graphs_everywhere(group) -> int:
     """Dynamo graphs compiled so far, summed over the processes of ``group`` (this one's if None)."""
     import torch

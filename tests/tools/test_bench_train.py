@@ -104,6 +104,31 @@ def test_the_timed_window_starts_again_after_a_step_that_compiled_somewhere():
     assert TimedWindow(warmup=1, steps=0, max_restarts=2).after_step(1, 3) == "done"
 
 
+@pytest.mark.timeout(120)
+def test_the_window_opens_at_one_moment_in_every_process(tmp_path):
+    """The main process is late (it writes the compile cache when the window opens): the others
+    wait for it, so no process's clock runs while it is away."""
+    script = tmp_path / "late_main.py"
+    script.write_text(f"""import sys, time
+sys.path.insert(0, {str(REPO)!r})
+import torch.distributed as dist
+from tools.timed_window import cpu_group, together
+dist.init_process_group("gloo")
+group = cpu_group()
+if dist.get_rank() == 0:
+    time.sleep(2.0)
+together(group)
+opened = time.time()
+open({str(tmp_path)!r} + f"/opened.{{dist.get_rank()}}", "w").write(repr(opened))
+dist.destroy_process_group()
+""")
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           str(script)], capture_output=True, text=True, timeout=100)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    opened = [float((tmp_path / f"opened.{rank}").read_text()) for rank in (0, 1)]
+    assert abs(opened[0] - opened[1]) < 0.5  # 2 s apart without the wait
+
+
 @pytest.mark.timeout(300)
 def test_two_processes_time_the_steps_after_the_one_that_compiled():
     """Under torchrun both processes compile at the first timed step (the step after FLOP counting):
