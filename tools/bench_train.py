@@ -20,7 +20,8 @@ process compiled starts the timed window again (``--max-restarts``). ``--synced-
 more steps that wait for the GPU after each, to show what a host read-back per step costs.
 Without ``--shards`` it first writes a synthetic crawl and preprocesses it (oracle annotators,
 no Ray), so the benchmark needs nothing but this repository. Under ``accelerate launch`` each
-process reports its own row.
+process logs its own row, and the main process's report adds every process's step time and the
+run's summed throughput (``frames_per_s_all``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import argparse
 import bisect
 import json
 import logging
+import os
 import re
 import tempfile
 import time
@@ -218,7 +220,7 @@ def measure_stage(stage: int, batch_size: int, compile: bool, args: argparse.Nam
     import torch
 
     from train.metrics import StepMeter, compiled_graphs as graphs, peak_memory_gib, peak_tflops
-    from tools.timed_window import TimedWindow, cpu_group, graphs_everywhere, together
+    from tools.timed_window import TimedWindow, across_processes, cpu_group, graphs_everywhere, together
     from train.trainer import Trainer
 
     with tempfile.TemporaryDirectory() as out:
@@ -278,6 +280,7 @@ def measure_stage(stage: int, batch_size: int, compile: bool, args: argparse.Nam
                    tflop_per_step=trainer.flops_per_step / 1e12, peak_memory_gib=peak_memory_gib(device),
                    trainable_params_M=sum(p.numel() for p in trainer.params) / 1e6,
                    checkpointing=args.checkpointing, compiled=compile, workers=args.workers, overrides=args.set)
+        row = across_processes(group, row)
         del trainer
     if profiled:
         log.info("profile of %d steps (batches already on the device):\n%s", profiled["steps"], profiled["table"])
@@ -316,8 +319,10 @@ def run(args: argparse.Namespace) -> int:
               "device": torch.cuda.get_device_name() if torch.cuda.is_available() and not args.tiny else "cpu",
               "baseline": None, "vae": None, "stages": []}
 
+    main = int(os.environ.get("RANK", "0")) == 0  # under torchrun or accelerate launch, one report
+
     def save() -> None:  # after every measurement: a run cut short keeps what it measured
-        if args.out:
+        if args.out and main:
             Path(args.out).write_text(json.dumps(report, indent=2))
 
     if args.baseline_batch:
@@ -334,7 +339,8 @@ def run(args: argparse.Namespace) -> int:
     for stage, batch, compile in cases:
         report["stages"].append(measure_stage(stage, batch, compile, args, shards))
         save()
-    print(json.dumps(report, indent=2))
+    if main:
+        print(json.dumps(report, indent=2))
     return 0
 
 

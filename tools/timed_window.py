@@ -2,7 +2,8 @@
 
 ``bench-train`` times a window of steps after its warm-up; a step in which some process compiled
 a graph opens the window again, so that compilation never enters the figures. The processes
-share their counts of compiled graphs over a gloo group, on the host, without waiting for the GPU.
+share their counts of compiled graphs over a gloo group, on the host, without waiting for the GPU,
+open the window together, and pool what they measured into one report.
 """
 
 from __future__ import annotations
@@ -65,3 +66,18 @@ def graphs_everywhere(group) -> int:
     count = torch.tensor([compiled_graphs()])
     torch.distributed.all_reduce(count, group=group)
     return int(count.item())
+
+
+def across_processes(group, row: dict) -> dict:
+    """``row`` (this process's figures) with those of every process of ``group`` (``row`` itself in
+    one process): ``processes``, each one's step time in rank order, and the run's throughput, the
+    sum over them (``samples_per_s_all``, ``frames_per_s_all``: what scaling efficiency compares)."""
+    import torch
+
+    if group is None:
+        return row
+    rows = [None] * torch.distributed.get_world_size(group)
+    torch.distributed.all_gather_object(rows, row, group=group)
+    return {**row, "processes": len(rows), "step_time_s_each": [r["step_time_s"] for r in rows],
+            "samples_per_s_all": sum(r["samples_per_s"] for r in rows),
+            "frames_per_s_all": sum(r["frames_per_s"] for r in rows)}

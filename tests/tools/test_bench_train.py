@@ -130,12 +130,14 @@ dist.destroy_process_group()
 
 
 @pytest.mark.timeout(300)
-def test_two_processes_time_the_steps_after_the_one_that_compiled():
+def test_two_processes_time_the_steps_after_the_one_that_compiled(tmp_path):
     """Under torchrun both processes compile at the first timed step (the step after FLOP counting):
-    each restarts its window there, together, and times only compiled steps."""
+    each restarts its window there, together, and times only compiled steps. The main process
+    writes the one report, with both processes' figures."""
     args = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
             "-m", "tools.bench_train", "--tiny", "--workers", "0", "--cases", "2:1:compile", "--set", "model.compile_backend=aot_eager",
-            "--warmup", "1", "--steps", "2", "--baseline-batch", "0", "--videos", "2", "--clip-frames", "16"]
+            "--warmup", "1", "--steps", "2", "--baseline-batch", "0", "--videos", "2", "--clip-frames", "16",
+            "--out", str(tmp_path / "report.json")]
     proc = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=280)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = [json.loads(line[line.index("{"):]) for line in proc.stderr.splitlines() if '{"step_time_s"' in line]
@@ -145,3 +147,9 @@ def test_two_processes_time_the_steps_after_the_one_that_compiled():
     for row in rows:
         assert row["timing_restarts"] == 1 and row["graphs_compiled_while_timed"] == 0
         assert row["step_time_s"] < min(compiling) / 3
+    (stage,) = json.loads((tmp_path / "report.json").read_text())["stages"]
+    assert stage["processes"] == 2
+    assert sorted(stage["step_time_s_each"]) == pytest.approx(sorted(r["step_time_s"] for r in rows), rel=1e-3)
+    assert stage["frames_per_s_all"] == pytest.approx(sum(r["frames_per_s"] for r in rows), rel=1e-3)
+    assert stage["frames_per_s_all"] > 1.5 * max(r["frames_per_s"] for r in rows)
+    assert proc.stdout.count('"stages"') == 1  # one process prints the report
