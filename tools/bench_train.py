@@ -8,12 +8,13 @@ the step runs: VAE and CLIP encoding, ReferenceNet, DenoisingNet, guiders; forwa
 backward), achieved TFLOP/s, MFU against the card's dense bf16 peak, and the fraction of wall
 time spent waiting for data. The plain SD 1.5 UNet baseline of ``aa2 bench-model`` runs in the
 same process. ``--profile N`` then runs N more steps under ``torch.profiler`` and reports where
-the step's time goes: per named range (conditioning, forward, loss, backward, clip_grad,
-optimizer, ema) its host time and the GPU time of the kernels launched in it, the fraction of
-wall time the GPU had a kernel running, and the costliest kernels: GPU time by kernel family
-(attention, convolution, layout transposes, matrix products, Triton, other) and by kernel name,
-for the whole step from the kernels' own records (CUDA graph replays included) and per range by
-launch. Each warm-up step's time is logged, and so is any timed step slower than
+the step's time goes (:mod:`tools.step_profile`): per named range (conditioning, forward, loss,
+backward, clip_grad, optimizer, ema) its host time, the GPU time of the work launched in it and
+the GPU's idle time before that work, the fraction of wall time the GPU had a kernel running, and
+the costliest kernels: GPU time by kernel family (attention, convolution, layout transposes,
+matrix products, Triton, other) and by kernel name, for the whole step and per range. On a GPU
+the report also gives ``gpu_step_time_s``: the GPU's time a step over the timed window without
+its first step, which starts on an idle GPU (:class:`tools.timed_window.GpuClock`). Each warm-up step's time is logged, and so is any timed step slower than
 ``--slow-step-s``, with the number of Dynamo graphs compiled so far; the report gives the graphs
 compiled while timed (``--log-recompiles`` prints Dynamo's reasons); a timed step in which any
 process compiled starts the timed window again (``--max-restarts``). ``--synced-steps N`` times N
@@ -27,11 +28,9 @@ run's summed throughput (``frames_per_s_all``).
 from __future__ import annotations
 
 import argparse
-import bisect
 import json
 import logging
 import os
-import re
 import tempfile
 import time
 from pathlib import Path
@@ -107,120 +106,12 @@ def time_conditioning(trainer, batch, repeats: int) -> float:
     return (time.perf_counter() - start) / repeats
 
 
-RANGES = ("conditioning", "forward", "loss", "backward", "clip_grad", "optimizer", "ema")
-
-
-def busy_us(intervals: list[tuple[float, float]]) -> float:
-    """Length of the union of [start, end) intervals."""
-    total, reach = 0.0, float("-inf")
-    for start, end in sorted(intervals):
-        if end > reach:
-            total += end - max(start, reach)
-            reach = end
-    return total
-
-
-def charge_to_ranges(times: list[float], windows: dict[str, list[tuple[float, float]]]) -> list[str]:
-    """The range each launch (host time of the launching op) is charged to: the range that was open
-    on the host when its op ran, else ``other``. Kernels run later than they are launched (and
-    backward's ops run on autograd's own thread), so launch times, not kernel times, decide.
-    Ranges do not nest here; the first that holds a launch takes it."""
-    spans = sorted((a, b, name) for name, ws in windows.items() for a, b in ws)
-    starts = [a for a, _, _ in spans]
-    out = []
-    for t in times:
-        i = bisect.bisect_right(starts, t) - 1
-        out.append(spans[i][2] if i >= 0 and t < spans[i][1] else "other")
-    return out
-
-
-def gpu_time_by_range(launches: list[tuple[float, float]], windows: dict[str, list[tuple[float, float]]]) -> dict:
-    """Kernel time per named range: ``launches`` are (host time of the launching op, kernel
-    microseconds), ``windows`` the host intervals of each range (see :func:`charge_to_ranges`)."""
-    out = {name: 0.0 for name in windows} | {"other": 0.0}
-    for (_, us), name in zip(launches, charge_to_ranges([t for t, _ in launches], windows)):
-        out[name] += us
-    return out
-
-
-# kernel families, by name (cuDNN, cuBLAS, FlashAttention, Inductor); the first pattern that matches wins
-KERNEL_KINDS = (
-    ("triton", re.compile(r"^triton_")),  # Inductor names them after the ops they fuse ("convolution", ...)
-    ("attention", re.compile(r"sdpa|flash|fmha|attention", re.I)),
-    ("convolution", re.compile(r"fprop|dgrad|wgrad|conv", re.I)),
-    ("layout", re.compile(r"nchwToNhwc|nhwcToNchw|transpose", re.I)),
-    ("matmul", re.compile(r"gemm|nvjet|cutlass", re.I)),
-)
-
-
-def kernel_kind(name: str) -> str:
-    return next((kind for kind, pattern in KERNEL_KINDS if pattern.search(name)), "other")
-
-
-def kernel_table(kernels: list[tuple[float, str, float]], windows: dict[str, list[tuple[float, float]]],
-                 steps: int, top: int = 15) -> dict:
-    """Per range, GPU milliseconds a step by kernel family and the costliest kernels by name
-    (ms a step, calls a step); ``kernels`` are (launch host time, kernel name, microseconds)."""
-    table: dict[str, dict] = {}
-    for (_, name, us), where in zip(kernels, charge_to_ranges([t for t, _, _ in kernels], windows)):
-        entry = table.setdefault(where, {"kinds": {}, "names": {}})
-        kind = kernel_kind(name)
-        entry["kinds"][kind] = entry["kinds"].get(kind, 0.0) + us / steps / 1e3
-        ms, calls = entry["names"].get(name, (0.0, 0.0))
-        entry["names"][name] = (ms + us / steps / 1e3, calls + 1 / steps)
-    for entry in table.values():
-        ranked = sorted(entry["names"].items(), key=lambda item: -item[1][0])[:top]
-        entry["names"] = [{"name": name[:100], "ms": ms, "calls": calls} for name, (ms, calls) in ranked]
-        entry["kinds"] = dict(sorted(entry["kinds"].items(), key=lambda item: -item[1]))
-    return table
-
-
-def profile_steps(trainer, batches, top: int = 12) -> dict:
-    """Run the batches under torch.profiler; where the step's time goes (see the module docstring)."""
-    import torch
-    from torch.autograd import DeviceType
-    from torch.profiler import ProfilerActivity, profile
-
-    cuda = trainer.accelerator.device.type == "cuda"
-    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
-    with profile(activities=activities) as prof:
-        start = time.perf_counter()
-        for batch in batches:
-            trainer.train_step(batch)
-        if cuda:
-            torch.cuda.synchronize()
-        wall = time.perf_counter() - start
-    events = prof.events()
-    # kernels and copies; not the GPU spans that torch.profiler draws for the named ranges
-    device = [e for e in events if e.device_type == DeviceType.CUDA and not e.is_user_annotation]
-    kernels = [(e.time_range.start, e.time_range.end) for e in device]
-    launched = [e for e in events if e.device_type == DeviceType.CPU and e.kernels]
-    launches = [(e.time_range.start, sum(k.duration for k in e.kernels)) for e in launched]
-    named = [(e.time_range.start, k.name, k.duration) for e in launched for k in e.kernels]
-    n = len(batches)
-    windows = {name: [(h.time_range.start, h.time_range.end) for h in events
-                      if h.name == name and h.device_type == DeviceType.CPU] for name in RANGES}
-    windows = {name: w for name, w in windows.items() if w}
-    gpu = gpu_time_by_range(launches, windows)
-    ranges = {name: {"host_s": sum(b - a for a, b in w) / n / 1e6, "gpu_s": gpu[name] / n / 1e6}
-              for name, w in windows.items()}
-    table = prof.key_averages().table(sort_by="self_cuda_time_total" if cuda else "self_cpu_time_total", row_limit=top)
-    busy = busy_us(kernels)
-    # without windows every kernel falls in "other": the whole step's table
-    whole = kernel_table([(e.time_range.start, e.name, e.time_range.elapsed_us()) for e in device], {}, n, top=30)
-    return {"steps": n, "wall_s_per_step": wall / n, "gpu_busy_s_per_step": busy / n / 1e6,
-            "gpu_busy_fraction": busy / 1e6 / wall if cuda else None,
-            # more than the busy time where kernels ran at once (on several streams)
-            "kernel_s_per_step": sum(b - a for a, b in kernels) / n / 1e6, "gpu_s_outside_ranges": gpu["other"] / n / 1e6,
-            "ranges": ranges, "kernels_by_range": kernel_table(named, windows, n), "kernels": whole.get("other"),
-            "table": table}
-
-
 def measure_stage(stage: int, batch_size: int, compile: bool, args: argparse.Namespace, shards: Path) -> dict:
     import torch
 
     from train.metrics import StepMeter, compiled_graphs as graphs, peak_memory_gib, peak_tflops
-    from tools.timed_window import TimedWindow, across_processes, cpu_group, graphs_everywhere, together
+    from tools.step_profile import profile_steps
+    from tools.timed_window import GpuClock, TimedWindow, across_processes, cpu_group, graphs_everywhere, together
     from train.trainer import Trainer
 
     with tempfile.TemporaryDirectory() as out:
@@ -228,11 +119,13 @@ def measure_stage(stage: int, batch_size: int, compile: bool, args: argparse.Nam
         device = trainer.accelerator.device
         meter, steps, last, graphs_before = StepMeter(), 0, time.perf_counter(), graphs()
         window, group = TimedWindow(args.warmup, args.steps, args.max_restarts), cpu_group()
+        clock = GpuClock(device.type == "cuda")
         for batch in trainer.loader:
             meter.data_ready()
             trainer.train_step(batch)
             steps += 1
             action = window.after_step(steps, graphs_everywhere(group) if steps >= args.warmup else 0)
+            clock.after_step(steps, window)
             # as the training loop runs: the host waits for the GPU only when it reads a figure, so it
             # prepares the next step while the GPU runs this one; the window's last step waits for all
             if device.type == "cuda" and action != "timed":
@@ -260,6 +153,7 @@ def measure_stage(stage: int, batch_size: int, compile: bool, args: argparse.Nam
             if action == "done":
                 break
         row = meter.summary(trainer.flops_per_step, peak_tflops(device))
+        row["gpu_step_time_s"] = clock.step_s(args.steps)  # the window's first step left out
         row["graphs_compiled_while_timed"] = graphs() - graphs_before
         row["timing_restarts"] = window.restarts
         if args.synced_steps:  # the same steps with a wait for the GPU after each: what host read-backs cost

@@ -3,7 +3,8 @@
 ``bench-train`` times a window of steps after its warm-up; a step in which some process compiled
 a graph opens the window again, so that compilation never enters the figures. The processes
 share their counts of compiled graphs over a gloo group, on the host, without waiting for the GPU,
-open the window together, and pool what they measured into one report.
+open the window together, and pool what they measured into one report. On a GPU, CUDA events
+time the window's steps on the GPU's own clock as well.
 """
 
 from __future__ import annotations
@@ -33,6 +34,39 @@ class TimedWindow:
             return "restart"
         return "done" if done == self.start + self.steps else "timed"
 
+
+
+class GpuClock:
+    """The GPU's own time a step over the timed window, its first step left out.
+
+    The window opens on an idle GPU (the host waited for the warm-up's last step), so its first
+    step begins with the host launching into an empty queue, which a long run pays once. CUDA
+    events recorded after the launches of the window's first step and of its last time the GPU
+    from the end of the first to the end of the last: what a step takes once the host is ahead,
+    idle stretches within the steps included. Nothing is timed on the CPU."""
+
+    def __init__(self, cuda: bool):
+        self.cuda, self.first, self.last = cuda, None, None
+
+    def after_step(self, done: int, window: TimedWindow) -> None:
+        """Call after ``window.after_step(done, ...)``, before waiting for the GPU."""
+        if not self.cuda:
+            return
+        import torch
+
+        if done == window.start + 1:  # the first timed step (again, after a restart)
+            self.first, self.last = torch.cuda.Event(enable_timing=True), None
+            self.first.record()
+        if done == window.start + window.steps and self.first is not None:
+            self.last = torch.cuda.Event(enable_timing=True)
+            self.last.record()
+
+    def step_s(self, steps: int) -> float | None:
+        """Seconds a step from the first timed step's end to the last's (after a wait for the GPU);
+        None on the CPU or with fewer than two timed steps."""
+        if self.first is None or self.last is None or steps < 2:
+            return None
+        return self.first.elapsed_time(self.last) / 1e3 / (steps - 1)
 
 def cpu_group():
     """A gloo process group over every process of a distributed run (None in one process): the

@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
-from tools.bench_train import add_arguments, busy_us, gpu_time_by_range, kernel_kind, kernel_table, parse_case, run
+from tools.bench_train import add_arguments, parse_case, run
 from tools.timed_window import TimedWindow
 from tools.bench_vae import bench_vae
 
@@ -33,34 +34,6 @@ def test_vae_timing_reports_each_way_with_counted_flops():
         bench_vae(images=3, size=32, repeat=1, tiny=True, ways=("fastest",))
 
 
-def test_busy_time_is_the_union_of_kernel_intervals():
-    assert busy_us([(0, 10), (5, 15), (20, 30), (21, 22)]) == 25  # overlaps counted once, gaps not at all
-    assert busy_us([]) == 0
-
-
-def test_kernels_are_charged_to_the_range_open_when_they_were_launched():
-    windows = {"forward": [(0, 10), (100, 110)], "backward": [(10, 30)]}
-    launches = [(1, 5.0), (9.5, 1.0), (10, 2.0), (29, 3.0), (30, 7.0), (105, 4.0), (-1, 0.5)]
-    assert gpu_time_by_range(launches, windows) == {"forward": 10.0, "backward": 5.0, "other": 7.5}
-
-
-def test_kernel_names_fall_into_families_and_tables_rank_them_per_range():
-    assert kernel_kind("sm90_xmma_fprop_implicit_gemm_bf16bf16_bf16f32_f32_nhwckrsc_nhwc") == "convolution"
-    assert kernel_kind("sm90_xmma_dgrad_implicit_gemm_bf16") == "convolution"
-    assert kernel_kind("cudnn_generated_fort_native_sdpa_sm90_flash_bprop_wgmma_f16") == "attention"
-    assert kernel_kind("void cudnn::engines_precompiled::nchwToNhwcKernel<__nv_bfloat16>") == "layout"
-    assert kernel_kind("nvjet_tst_128x256_64x4_1x2_h_bz_coopA_NTN") == "matmul"
-    assert kernel_kind("triton_red_fused_convolution_native_group_norm_2") == "triton"
-    assert kernel_kind("void at::native::vectorized_elementwise_kernel<4>") == "other"
-    windows = {"forward": [(0, 10)], "backward": [(10, 20)]}
-    kernels = [(1, "triton_a", 4000.0), (2, "triton_a", 2000.0), (3, "sm90_xmma_fprop_x", 1000.0),
-               (12, "nvjet_y", 8000.0), (30, "elementwise", 500.0)]
-    table = kernel_table(kernels, windows, steps=2, top=1)
-    assert table["forward"]["kinds"] == {"triton": 3.0, "convolution": 0.5}  # ms a step, costliest first
-    assert table["forward"]["names"] == [{"name": "triton_a", "ms": 3.0, "calls": 1.0}]
-    assert table["backward"]["kinds"] == {"matmul": 4.0} and table["other"]["kinds"] == {"other": 0.25}
-
-
 @pytest.mark.timeout(300)
 def test_tiny_benchmark_applies_overrides_and_profiles_every_part_of_the_step(tmp_path):
     out = tmp_path / "report.json"
@@ -76,6 +49,7 @@ def test_tiny_benchmark_applies_overrides_and_profiles_every_part_of_the_step(tm
                                                                 "clip_grad", "optimizer", "ema"}
     assert all(r["host_s"] > 0 for r in profile["ranges"].values())
     assert profile["kernels"] is None  # no GPU kernels on the CPU
+    assert row["gpu_step_time_s"] is None and profile["gpu_idle_s_per_step"] == 0
     # the named ranges lie inside the step
     assert sum(r["host_s"] for r in profile["ranges"].values()) < profile["wall_s_per_step"] * 1.05
 
@@ -153,3 +127,23 @@ def test_two_processes_time_the_steps_after_the_one_that_compiled(tmp_path):
     assert stage["frames_per_s_all"] == pytest.approx(sum(r["frames_per_s"] for r in rows), rel=1e-3)
     assert stage["frames_per_s_all"] > 1.5 * max(r["frames_per_s"] for r in rows)
     assert proc.stdout.count('"stages"') == 1  # one process prints the report
+
+
+@pytest.mark.gpu
+@pytest.mark.timeout(600)
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_on_a_gpu_the_window_is_timed_on_the_gpu_clock_and_the_profile_charges_every_record_once(tmp_path):
+    out, steps = tmp_path / "report.json", 4
+    assert run(add_and_parse(["--tiny", "--workers", "1", "--cases", "2:1:compile", "--warmup", "4", "--steps", str(steps),
+                              "--profile", "2", "--baseline-batch", "0", "--videos", "2", "--clip-frames", "16",
+                              "--set", "cpu=false", "--set", "model.compile_mode=reduce-overhead", "--out", str(out)])) == 0
+    (row,) = json.loads(out.read_text())["stages"]
+    # from the first timed step's end to the last's: within the host's clock over the whole window
+    assert 0 < row["gpu_step_time_s"] * (steps - 1) <= row["step_time_s"] * steps * 1.01
+    profile = row["profile"]
+    charged = sum(r["gpu_s"] for r in profile["ranges"].values()) + profile["gpu_s_outside_ranges"]
+    assert charged == pytest.approx(profile["kernel_s_per_step"], rel=1e-3)  # replayed graphs' kernels once each
+    assert profile["ranges"]["forward"]["gpu_s"] > 0 and profile["ranges"]["backward"]["gpu_s"] > 0
+    idle = sum(r["gpu_idle_before_s"] for r in profile["ranges"].values()) + profile["gpu_idle_outside_ranges_s"]
+    assert idle == pytest.approx(profile["gpu_idle_s_per_step"], rel=1e-3, abs=1e-9)
+    assert profile["gpu_busy_s_per_step"] + profile["gpu_idle_s_per_step"] <= profile["wall_s_per_step"] * 1.01

@@ -1,0 +1,45 @@
+"""The step profile's accounting: busy time, kernels and idle stretches charged to the host's named ranges."""
+
+from tools.step_profile import NOT_LAUNCHED, busy_us, gpu_time_by_range, idle_by_range, kernel_kind, kernel_table
+
+
+def test_busy_time_is_the_union_of_kernel_intervals():
+    assert busy_us([(0, 10), (5, 15), (20, 30), (21, 22)]) == 25  # overlaps counted once, gaps not at all
+    assert busy_us([]) == 0
+
+
+def test_kernels_are_charged_to_the_range_open_when_they_were_launched():
+    windows = {"forward": [(0, 10), (100, 110)], "backward": [(10, 30)]}
+    launches = [(1, 5.0), (9.5, 1.0), (10, 2.0), (29, 3.0), (30, 7.0), (105, 4.0), (-1, 0.5)]
+    assert gpu_time_by_range(launches, windows) == {"forward": 10.0, "backward": 5.0, "other": 7.5}
+
+
+def test_kernel_names_fall_into_families_and_tables_rank_them_per_range():
+    assert kernel_kind("sm90_xmma_fprop_implicit_gemm_bf16bf16_bf16f32_f32_nhwckrsc_nhwc") == "convolution"
+    assert kernel_kind("sm90_xmma_dgrad_implicit_gemm_bf16") == "convolution"
+    assert kernel_kind("cudnn_generated_fort_native_sdpa_sm90_flash_bprop_wgmma_f16") == "attention"
+    assert kernel_kind("void cudnn::engines_precompiled::nchwToNhwcKernel<__nv_bfloat16>") == "layout"
+    assert kernel_kind("nvjet_tst_128x256_64x4_1x2_h_bz_coopA_NTN") == "matmul"
+    assert kernel_kind("triton_red_fused_convolution_native_group_norm_2") == "triton"
+    assert kernel_kind("void at::native::vectorized_elementwise_kernel<4>") == "other"
+    windows = {"forward": [(0, 10)], "backward": [(10, 20)]}
+    kernels = [(1, "triton_a", 4000.0), (2, "triton_a", 2000.0), (3, "sm90_xmma_fprop_x", 1000.0),
+               (12, "nvjet_y", 8000.0), (30, "elementwise", 500.0)]
+    table = kernel_table(kernels, windows, steps=2, top=1)
+    assert table["forward"]["kinds"] == {"triton": 3.0, "convolution": 0.5}  # ms a step, costliest first
+    assert table["forward"]["names"] == [{"name": "triton_a", "ms": 3.0, "calls": 1.0}]
+    assert table["backward"]["kinds"] == {"matmul": 4.0} and table["other"]["kinds"] == {"other": 0.25}
+
+
+def test_the_gpu_idle_before_some_work_is_charged_to_the_range_that_launched_it():
+    windows = {"conditioning": [(0, 50)], "forward": [(50, 60)], "backward": [(60, 70)]}
+    timeline = [  # (start, end, launch) on the GPU's clock, in the order the GPU ran them
+        (100, 140, 10),  # conditioning's first kernel: the wait before the first record is not counted
+        (145, 150, 20),  # 5 idle: the host was late with conditioning's next launch
+        (150, 190, 55),  # the forward's kernel follows without a gap
+        (160, 170, 56),  # on another stream, inside the forward's: no gap
+        (200, 230, 65),  # 10 idle before the backward's kernel
+        (231, 232, NOT_LAUNCHED),  # 1 idle before a record no host op was tied to
+    ]
+    assert idle_by_range(timeline[::-1], windows) == {"conditioning": 5, "backward": 10, "other": 1}
+    assert idle_by_range([], windows) == {}
