@@ -7,18 +7,32 @@ machine takes a fraction of the first. A run restarted elsewhere (another node, 
 the AA2 model. ``torch.compiler.save_cache_artifacts`` serialises everything compiled in this
 process into one blob and ``load_cache_artifacts`` puts a blob back into the local caches
 before anything compiles; entries are keyed by graph, torch version and device, so a blob from
-another setting only misses.
+another setting only misses. Inductor's key includes the card's name, so a file serves one kind of
+card: :func:`cache_file` names the file after it.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 from pathlib import Path
 
 import torch
 
 log = logging.getLogger(__name__)
+
+
+def device_kind(device: torch.device) -> str:
+    """The kind of card compiled code is for, fit for a file name: ``cpu``, ``NVIDIA-H100-80GB-HBM3``."""
+    if device.type != "cuda":
+        return device.type
+    return re.sub(r"[^A-Za-z0-9.]+", "-", torch.cuda.get_device_name(device)).strip("-")
+
+
+def cache_file(template: str, device: torch.device) -> str:
+    """``model.compile_cache`` with ``{device}`` replaced by :func:`device_kind`."""
+    return template.format(device=device_kind(device))
 
 
 def load_compile_cache(path: Path) -> int:

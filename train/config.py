@@ -8,6 +8,7 @@ overrides (``optim.lr=5e-5``) adjust them (``dataset.config_io``).
 
 from __future__ import annotations
 
+import string
 from dataclasses import dataclass, field
 
 from dataset.sample_config import SampleConfig
@@ -55,12 +56,14 @@ class ModelConfig:
     one (for steps bound by the host, such as stage 1 at small batches: 12.4 -> 19.1 images/s at
     batch 4 on an H100; stage 2, bound by the GPU, gained 2%); so does ``max-autotune``. Modes with
     CUDA graphs need ``optim.grad_accum=1``."""
-    compile_cache: str | None = "compile_cache.bin"
+    compile_cache: str | None = "compile_cache-{device}.bin"
     """File (relative to ``output_dir``, or absolute) that keeps what ``torch.compile`` generated
     (:mod:`train.compile_cache`): loaded at start, rewritten by the main process after each step
     that compiled something new. A restarted run, on this node or another, then starts with the
     caches warm (on an H100, with its local caches warm, the stage-2 model's compiling step took
-    44 s against 449 s). ``null`` turns it off."""
+    44 s against 449 s). ``{device}`` stands for the kind of card (``NVIDIA-H100-80GB-HBM3``,
+    ``cpu``): Inductor's cached code serves only the card it was generated on, so a run resumed on
+    another kind keeps each kind's file. ``null`` turns it off."""
     compile_channels_last: bool = False
     """Compiled with Inductor, run the model's convolutions in channels-last (NHWC) memory format
     (Inductor's ``force_layout_optimization``), with the model's GroupNorms computed from
@@ -120,6 +123,13 @@ class ModelConfig:
         if self.compile_channels_last and not (self.compile and self.compile_backend == "inductor"):
             raise ValueError("model.compile_channels_last needs model.compile=true and model.compile_backend=inductor "
                              "(it is an option of Inductor's code generation)")
+        try:
+            fields = {f for _, f, _, _ in string.Formatter().parse(self.compile_cache or "") if f is not None}
+        except ValueError as error:  # an unmatched brace
+            raise ValueError(f"model.compile_cache={self.compile_cache!r}: {error}") from None
+        if fields - {"device"}:
+            raise ValueError(f"model.compile_cache={self.compile_cache!r}: the only placeholder is {{device}} "
+                             "(the kind of card); remove the others")
         if self.arch == "pretrained" and not (self.sd_folder and self.image_encoder):
             raise ValueError(
                 "model.arch=pretrained needs model.sd_folder (SD 1.5 in diffusers layout, for the UNet and VAE) "

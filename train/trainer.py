@@ -29,7 +29,7 @@ from model import set_trainable
 
 from . import checkpointing as ckpt
 from .channels_last import rewrite_vae_encoder, swap_group_norms
-from .compile_cache import load_compile_cache, save_compile_cache
+from .compile_cache import cache_file, load_compile_cache, save_compile_cache
 from .components import build_components
 from .conditioning import apply_dropout, build_inputs, precompile_encoder
 from .config import CUDA_GRAPH_MODES, TrainConfig
@@ -231,7 +231,9 @@ class Trainer:
     def _compile_cache_path(self) -> Path | None:
         m = self.config.model
         compiles = m.compile or self.compiled_encoder is not None
-        return self.output_dir / m.compile_cache if compiles and m.compile_cache else None
+        if not (compiles and m.compile_cache):
+            return None
+        return self.output_dir / cache_file(m.compile_cache, self.accelerator.device)
 
     def update_compile_cache(self) -> None:
         """After a step that compiled new graphs, the main process rewrites the compile cache."""

@@ -72,6 +72,20 @@ def test_a_missing_or_unreadable_cache_file_means_compiling_from_scratch(tmp_pat
     assert load_compile_cache(bad) == 0
 
 
+def test_the_cache_file_is_named_after_the_kind_of_card_and_other_placeholders_fail_at_start():
+    import torch
+
+    from train.compile_cache import cache_file
+    from train.config import ModelConfig
+
+    assert cache_file("compile_cache-{device}.bin", torch.device("cpu")) == "compile_cache-cpu.bin"
+    assert cache_file("/shared/cc.bin", torch.device("cpu")) == "/shared/cc.bin"
+    with pytest.raises(ValueError, match=r"model.compile_cache=.*\{run\}.*only placeholder is \{device\}"):
+        ModelConfig(compile_cache="cc-{run}.bin")
+    with pytest.raises(ValueError, match="model.compile_cache=.*expected '}'"):
+        ModelConfig(compile_cache="cc-{device.bin")
+
+
 def train(out, local_cache, *overrides):
     """``python -m train`` on the tiny recipe with the model compiled by Inductor, two steps."""
     shards = out.parent / "shards"
@@ -91,7 +105,7 @@ def train(out, local_cache, *overrides):
 @pytest.mark.slow
 def test_a_restarted_run_compiles_the_model_from_the_file_its_first_run_wrote(tmp_path):
     first = train(tmp_path / "first", tmp_path / "local-a")
-    blob = tmp_path / "first" / "compile_cache.bin"
+    blob = tmp_path / "first" / "compile_cache-cpu.bin"  # named after the kind of device
     assert blob.is_file()
     assert "compile cache: " in first and "0 from the cache" in first
     # another machine: empty local caches; the run reads the first run's file
