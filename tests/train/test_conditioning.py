@@ -156,3 +156,14 @@ def test_the_encoder_sizes_a_step_can_make_are_the_ones_predicted_from_the_batch
         assert counts == set(images_per_step(b, f, options)), options
         for (chunk, pad_to), sizes in calls.items():
             assert sorted(sizes, reverse=True) == encoder_call_sizes(b, f, options, chunk, pad_to), (options, chunk)
+
+
+def test_the_image_encoder_is_launched_before_the_vae_encoder():
+    """On a GPU the image encoder's small kernels must queue before the VAE's long ones (see
+    build_inputs): the order of launches is the order of the calls."""
+    batch, vae, encoder, calls = _batch(), tiny_vae().eval(), clip(), []
+    vae.encoder.register_forward_pre_hook(lambda *_: calls.append("vae"))
+    encoder.register_forward_pre_hook(lambda *_: calls.append("image encoder"))
+    with torch.no_grad():
+        build_inputs(batch, vae, encoder, AA2Options(), torch.Generator().manual_seed(0), vae_chunk=4)
+    assert calls == ["image encoder"] + ["vae"] * 4
