@@ -45,21 +45,27 @@ class GpuClock:
     from the end of the first to the end of the last: what a step takes once the host is ahead,
     idle stretches within the steps included. Nothing is timed on the CPU."""
 
-    def __init__(self, cuda: bool):
-        self.cuda, self.first, self.last = cuda, None, None
+    def __init__(self, cuda: bool, event=None):
+        """``event``: the event type, ``torch.cuda.Event`` unless given."""
+        self.cuda, self.event, self.first, self.last = cuda, event, None, None
+
+    def _record(self):
+        if self.event is None:
+            import torch
+
+            self.event = torch.cuda.Event
+        event = self.event(enable_timing=True)
+        event.record()
+        return event
 
     def after_step(self, done: int, window: TimedWindow) -> None:
         """Call after ``window.after_step(done, ...)``, before waiting for the GPU."""
         if not self.cuda:
             return
-        import torch
-
         if done == window.start + 1:  # the first timed step (again, after a restart)
-            self.first, self.last = torch.cuda.Event(enable_timing=True), None
-            self.first.record()
+            self.first, self.last = self._record(), None
         if done == window.start + window.steps and self.first is not None:
-            self.last = torch.cuda.Event(enable_timing=True)
-            self.last.record()
+            self.last = self._record()
 
     def step_s(self, steps: int) -> float | None:
         """Seconds a step from the first timed step's end to the last's (after a wait for the GPU);
@@ -67,6 +73,7 @@ class GpuClock:
         if self.first is None or self.last is None or steps < 2:
             return None
         return self.first.elapsed_time(self.last) / 1e3 / (steps - 1)
+
 
 def cpu_group():
     """A gloo process group over every process of a distributed run (None in one process): the

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from tools.bench_train import add_arguments, parse_case, run
-from tools.timed_window import TimedWindow
+from tools.timed_window import GpuClock, TimedWindow
 from tools.bench_vae import bench_vae
 
 REPO = Path(__file__).resolve().parents[2]
@@ -76,6 +76,30 @@ def test_the_timed_window_starts_again_after_a_step_that_compiled_somewhere():
     w = TimedWindow(warmup=1, steps=2, max_restarts=0)
     assert [w.after_step(d, g) for d, g in [(1, 3), (2, 4), (3, 4)]] == ["open", "timed", "done"]
     assert TimedWindow(warmup=1, steps=0, max_restarts=2).after_step(1, 3) == "done"
+
+
+def test_the_gpu_clock_times_the_window_from_its_first_steps_end_and_starts_again_with_it():
+    now = [0.0]  # the GPU's clock in seconds, where each step ends
+
+    class Event:  # torch.cuda.Event's interface: recorded after a step's launches, times in ms
+        def __init__(self, enable_timing):
+            assert enable_timing
+
+        def record(self):
+            self.at = now[0]
+
+        def elapsed_time(self, other):
+            return (other.at - self.at) * 1e3
+
+    w, clock = TimedWindow(warmup=2, steps=3, max_restarts=1), GpuClock(cuda=True, event=Event)
+    step_s = [5.0, 0.3, 0.4, 0.3, 9.0, 0.5, 0.3, 0.3]  # compiling steps, then a window restarted at step 5
+    for done, (took, graphs) in enumerate(zip(step_s, [0, 5, 5, 5, 6, 6, 6, 6]), start=1):
+        now[0] += took
+        action = w.after_step(done, graphs)
+        clock.after_step(done, w)
+    assert action == "done"
+    assert clock.step_s(3) == pytest.approx(0.3)  # steps 7 and 8: the window's first step (6) left out
+    assert GpuClock(cuda=False).step_s(3) is None
 
 
 @pytest.mark.timeout(120)
