@@ -17,6 +17,7 @@ import time
 
 RANGES = ("conditioning", "forward", "loss", "backward", "clip_grad", "optimizer", "ema")
 
+STEP = "profiled_step"  # each profiled step's host range
 NOT_LAUNCHED = float("-inf")  # launch time of a GPU record whose host op the profiler did not tie to it
 
 
@@ -53,20 +54,21 @@ def gpu_time_by_range(launches: list[tuple[float, float]], windows: dict[str, li
     return out
 
 
-def idle_by_range(timeline: list[tuple[float, float, float]], windows: dict[str, list[tuple[float, float]]]
-                  ) -> dict[str, float]:
+def idle_by_range(timeline: list[tuple[float, float, float]], windows: dict[str, list[tuple[float, float]]],
+                  since: float = float("-inf")) -> dict[str, float]:
     """GPU idle microseconds charged to the range whose work the GPU then waited for.
 
     ``timeline`` holds (start, end, launch host time) of each GPU record. Between the first record
     and the last, every stretch in which nothing ran ends when some record starts; the stretch is
-    charged to the range that launched that record (:func:`charge_to_ranges`). Records that overlap
-    (several streams) leave no gap between them."""
+    charged to the range that launched that record (:func:`charge_to_ranges`), if the record was
+    launched at ``since`` or later (the first profiled step starts on an idle GPU: its waits are
+    left out). Records that overlap (several streams) leave no gap between them."""
     ordered = sorted(timeline)
     charged = charge_to_ranges([launch for _, _, launch in ordered], windows)
     out: dict[str, float] = {}
     reach = None
-    for (start, end, _), where in zip(ordered, charged):
-        if reach is not None and start > reach:
+    for (start, end, launch), where in zip(ordered, charged):
+        if reach is not None and start > reach and launch >= since:
             out[where] = out.get(where, 0.0) + start - reach
         reach = end if reach is None else max(reach, end)
     return out
@@ -109,14 +111,15 @@ def profile_steps(trainer, batches, top: int = 12) -> dict:
     them (as the training loop runs); where the steps' time goes (see the module docstring)."""
     import torch
     from torch.autograd import DeviceType
-    from torch.profiler import ProfilerActivity, profile
+    from torch.profiler import ProfilerActivity, profile, record_function
 
     cuda = trainer.accelerator.device.type == "cuda"
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
     with profile(activities=activities) as prof:
         start = time.perf_counter()
         for batch in batches:
-            trainer.train_step(batch)
+            with record_function(STEP):
+                trainer.train_step(batch)
         if cuda:
             torch.cuda.synchronize()
         wall = time.perf_counter() - start
@@ -134,9 +137,13 @@ def profile_steps(trainer, batches, top: int = 12) -> dict:
     windows = {name: w for name, w in windows.items() if w}
     named = [(t, e.name, e.time_range.elapsed_us()) for t, e in zip(launch, device)]
     gpu = gpu_time_by_range([(t, us) for t, _, us in named], windows)
-    idle = idle_by_range([(e.time_range.start, e.time_range.end, t) for t, e in zip(launch, device)], windows)
+    steps = sorted((e.time_range.start, e.time_range.end) for e in events
+                   if e.name == STEP and e.device_type == DeviceType.CPU)
+    # from the second step on (the first starts on an idle GPU), as a long run steps
+    since, counted = (steps[0][1], n - 1) if n > 1 and steps else (float("-inf"), n)
+    idle = idle_by_range([(e.time_range.start, e.time_range.end, t) for t, e in zip(launch, device)], windows, since)
     ranges = {name: {"host_s": sum(b - a for a, b in w) / n / 1e6, "gpu_s": gpu[name] / n / 1e6,
-                     "gpu_idle_before_s": idle.get(name, 0.0) / n / 1e6} for name, w in windows.items()}
+                     "gpu_idle_before_s": idle.get(name, 0.0) / counted / 1e6} for name, w in windows.items()}
     table = prof.key_averages().table(sort_by="self_cuda_time_total" if cuda else "self_cpu_time_total", row_limit=top)
     busy = busy_us([(e.time_range.start, e.time_range.end) for e in device])
     # without windows every kernel falls in "other": the whole step's table
@@ -146,9 +153,8 @@ def profile_steps(trainer, batches, top: int = 12) -> dict:
             # more than the busy time where kernels ran at once (on several streams)
             "kernel_s_per_step": sum(us for _, _, us in named) / n / 1e6,
             "gpu_s_outside_ranges": gpu["other"] / n / 1e6,
-            # between the first GPU record and the last; the rest of the wall time is the first
-            # launch's wait and the last record's end to the host's return
-            "gpu_idle_s_per_step": sum(idle.values()) / n / 1e6,
-            "gpu_idle_outside_ranges_s": idle.get("other", 0.0) / n / 1e6,
+            # the GPU waiting for work launched after the first step (idle_by_range), a step
+            "gpu_idle_s_per_step": sum(idle.values()) / counted / 1e6,
+            "gpu_idle_outside_ranges_s": idle.get("other", 0.0) / counted / 1e6,
             "ranges": ranges, "kernels_by_range": kernel_table(named, windows, n), "kernels": whole.get("other"),
             "table": table}

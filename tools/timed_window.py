@@ -35,7 +35,6 @@ class TimedWindow:
         return "done" if done == self.start + self.steps else "timed"
 
 
-
 class GpuClock:
     """The GPU's own time a step over the timed window, its first step left out.
 

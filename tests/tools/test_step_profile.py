@@ -42,4 +42,5 @@ def test_the_gpu_idle_before_some_work_is_charged_to_the_range_that_launched_it(
         (231, 232, NOT_LAUNCHED),  # 1 idle before a record no host op was tied to
     ]
     assert idle_by_range(timeline[::-1], windows) == {"conditioning": 5, "backward": 10, "other": 1}
+    assert idle_by_range(timeline, windows, since=60) == {"backward": 10}  # launched in the first step: left out
     assert idle_by_range([], windows) == {}
