@@ -1,28 +1,30 @@
 """``aa2 bench-train``: the real training step, fed by the real shard loader, timed.
 
-Runs the :class:`train.trainer.Trainer` of a recipe (``stage1``, ``stage2``) with full-size
-SD 1.5 + AnimateDiff dimensions and random weights (same FLOPs and memory as pretrained ones)
-on shards read through the streaming loader with its worker processes, and reports per stage:
-step time, samples and frames per second, peak memory, counted FLOPs per step (every module
-the step runs: VAE and CLIP encoding, ReferenceNet, DenoisingNet, guiders; forward and
-backward), achieved TFLOP/s, MFU against the card's dense bf16 peak, and the fraction of wall
-time spent waiting for data. The plain SD 1.5 UNet baseline of ``aa2 bench-model`` runs in the
-same process. ``--profile N`` then runs N more steps under ``torch.profiler`` and reports where
-the step's time goes (:mod:`tools.step_profile`): per named range (conditioning, forward, loss,
-backward, clip_grad, optimizer, ema) its host time, the GPU time of the work launched in it and
-the GPU's idle time before that work, the fraction of wall time the GPU had a kernel running, and
-the costliest kernels: GPU time by kernel family (attention, convolution, layout transposes,
-matrix products, Triton, other) and by kernel name, for the whole step and per range. On a GPU
-the report also gives ``gpu_step_time_s``: the GPU's time a step over the timed window without
-its first step, which starts on an idle GPU (:class:`tools.timed_window.GpuClock`). Each warm-up step's time is logged, and so is any timed step slower than
-``--slow-step-s``, with the number of Dynamo graphs compiled so far; the report gives the graphs
-compiled while timed (``--log-recompiles`` prints Dynamo's reasons); a timed step in which any
-process compiled starts the timed window again (``--max-restarts``). ``--synced-steps N`` times N
-more steps that wait for the GPU after each, to show what a host read-back per step costs.
-Without ``--shards`` it first writes a synthetic crawl and preprocesses it (oracle annotators,
-no Ray), so the benchmark needs nothing but this repository. Under ``accelerate launch`` each
-process logs its own row, and the main process's report adds every process's step time and the
-run's summed throughput (``frames_per_s_all``).
+Runs the :class:`train.trainer.Trainer` of a recipe (``stage1``, ``stage2``) with full-size SD 1.5
++ AnimateDiff dimensions and random weights (same FLOPs and memory as pretrained ones) on shards
+read through the streaming loader with its worker processes, and reports per stage: step time,
+samples and frames per second, peak memory, counted FLOPs per step (every module the step runs: VAE
+and CLIP encoding, ReferenceNet, DenoisingNet, guiders; forward and backward), achieved TFLOP/s,
+MFU against the card's dense bf16 peak, and the fraction of wall time spent waiting for data. The
+plain SD 1.5 UNet baseline of ``aa2 bench-model`` runs in the same process. ``--profile N`` then
+runs N more steps under ``torch.profiler`` and reports where the step's time goes
+(:mod:`tools.step_profile`): per named range (conditioning, forward, loss, backward, clip_grad,
+optimizer, ema) its host time, the GPU time of the work launched in it and the GPU's idle time
+before that work, the fraction of wall time the GPU had a kernel running, and the costliest
+kernels: GPU time by kernel family (attention, convolution, layout transposes, matrix products,
+Triton, other) and by kernel name, for the whole step and per range. On a GPU the report also gives
+``gpu_step_time_s``: the GPU's time a step over the timed window without its first step, which
+starts on an idle GPU (:class:`tools.timed_window.GpuClock`). Each warm-up step's time is logged,
+and so is any timed step slower than ``--slow-step-s``, with the number of Dynamo graphs compiled
+so far; the report gives the graphs compiled while timed (``--log-recompiles`` prints Dynamo's
+reasons); a timed step in which any process compiled starts the timed window again
+(``--max-restarts``). ``--synced-steps N`` times N more steps that wait for the GPU after each, to
+show what a host read-back per step costs; ``--sync-check N`` runs N more in CUDA's sync debug mode
+and lists the calls that made the host wait for the GPU (none is expected). Without ``--shards`` it
+first writes a synthetic crawl and preprocesses it (oracle annotators, no Ray), so the benchmark
+needs nothing but this repository. Under ``accelerate launch`` each process logs its own row, and
+the main process's report adds every process's step time and the run's summed throughput
+(``frames_per_s_all``).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import time
 from pathlib import Path
 
 log = logging.getLogger(__name__)
+REPO = Path(__file__).resolve().parents[1]  # call sites under it are reported by --sync-check
 
 
 def make_shards(folder: Path, videos: int, size: int, frames: int) -> Path:
@@ -110,7 +113,7 @@ def measure_stage(stage: int, batch_size: int, compile: bool, args: argparse.Nam
     import torch
 
     from train.metrics import StepMeter, compiled_graphs as graphs, peak_memory_gib, peak_tflops
-    from tools.step_profile import profile_steps
+    from tools.step_profile import profile_steps, synchronizing_calls
     from tools.timed_window import GpuClock, TimedWindow, across_processes, cpu_group, graphs_everywhere, together
     from train.trainer import Trainer
 
@@ -165,6 +168,14 @@ def measure_stage(stage: int, batch_size: int, compile: bool, args: argparse.Nam
                     torch.cuda.synchronize()
                 synced.step_done(len(batch), len(batch) * batch.num_frames)
             row["step_s_synced_each_step"] = synced.summary(None, None)["step_time_s"]
+        if args.sync_check and device.type == "cuda":  # where the host waits for the GPU, if anywhere
+
+            def steps_as_the_loop_runs() -> None:
+                for _, batch in zip(range(args.sync_check), trainer.loader):
+                    trainer.train_step(batch)
+
+            row["synchronizing_calls"] = synchronizing_calls(steps_as_the_loop_runs, REPO)
+            torch.cuda.synchronize()
         profiled = None
         if args.profile:
             batches = [b.to(device) for _, b in zip(range(args.profile), trainer.loader)]
@@ -267,6 +278,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--synced-steps", type=int, default=0, metavar="N",
                         help="after the timed steps, time N more that wait for the GPU after each "
                              "(how the earlier rows of BENCHMARKS.md were timed): step_s_synced_each_step")
+    parser.add_argument("--sync-check", type=int, default=0, metavar="N",
+                        help="on a GPU, after the timed steps, run N more in CUDA's sync debug mode and report every "
+                             "call that made the host wait for the GPU, by call site (synchronizing_calls)")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--max-restarts", type=int, default=3,
                         help="times the timed window may start again after a step in which some process compiled")

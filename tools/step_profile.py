@@ -6,7 +6,9 @@ op that launched it through the profiler's correlation ids, and charged to the r
 open on the host at that launch. From that, per range: host time, GPU time by kernel family and
 by kernel name, and the GPU's idle time before the range's work, which says which part of the
 step leaves the GPU waiting for the host (a launch-bound stretch or a read-back that drained the
-queue). ``aa2 bench-train --profile N`` runs it after its timed steps.
+queue). ``aa2 bench-train --profile N`` runs it after its timed steps. :func:`synchronizing_calls`
+finds the other cause of an idle GPU, a host that waits for it, by call site
+(``aa2 bench-train --sync-check N``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,10 @@ from __future__ import annotations
 import bisect
 import re
 import time
+import traceback
+import warnings
+from collections import Counter
+from pathlib import Path
 
 RANGES = ("conditioning", "forward", "loss", "backward", "clip_grad", "optimizer", "ema")
 
@@ -158,3 +164,40 @@ def profile_steps(trainer, batches, top: int = 12) -> dict:
             "gpu_idle_outside_ranges_s": idle.get("other", 0.0) / counted / 1e6,
             "ranges": ranges, "kernels_by_range": kernel_table(named, windows, n), "kernels": whole.get("other"),
             "table": table}
+
+
+SYNC_WARNING = "called a synchronizing CUDA operation"  # what CUDA's sync debug mode warns
+
+
+def _cuda_sync_debug(on: bool) -> None:
+    import torch
+
+    torch.cuda.set_sync_debug_mode("warn" if on else "default")
+
+
+def synchronizing_calls(run, root: Path, switch=_cuda_sync_debug) -> list[dict]:
+    """Run ``run()`` with CUDA's sync debug mode on (``switch(True)``, then ``switch(False)``):
+    every operation that made the host wait for the GPU (a read-back, a copy to pageable memory,
+    an op whose output size depends on the data), counted by call site, the innermost frame in a
+    file under ``root``: ``[{"where": "train/x.py:12 code", "calls": n}]``, most frequent first.
+    Operations on autograd's own thread (the backward's) are not seen."""
+    found: Counter = Counter()
+    root = str(Path(root).resolve())
+
+    def record(message, category, filename, lineno, file=None, line=None):
+        if SYNC_WARNING not in str(message):
+            return
+        frames = [f for f in traceback.extract_stack()[:-1] if f.filename.startswith(root)]
+        where = (f"{Path(frames[-1].filename).relative_to(root)}:{frames[-1].lineno} {frames[-1].line}" if frames
+                 else f"{filename}:{lineno}")
+        found[where] += 1
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = record  # restored with the filters on leaving
+        switch(True)
+        try:
+            run()
+        finally:
+            switch(False)
+    return [{"where": where, "calls": calls} for where, calls in found.most_common()]

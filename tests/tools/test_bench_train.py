@@ -156,12 +156,14 @@ def test_two_processes_time_the_steps_after_the_one_that_compiled(tmp_path):
 @pytest.mark.gpu
 @pytest.mark.timeout(600)
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-def test_on_a_gpu_the_window_is_timed_on_the_gpu_clock_and_the_profile_charges_every_record_once(tmp_path):
+def test_on_a_gpu_the_step_never_waits_is_timed_on_the_gpu_clock_and_profiled_record_by_record(tmp_path):
     out, steps = tmp_path / "report.json", 4
     assert run(add_and_parse(["--tiny", "--workers", "1", "--cases", "2:1:compile", "--warmup", "4", "--steps", str(steps),
-                              "--profile", "2", "--baseline-batch", "0", "--videos", "2", "--clip-frames", "16",
-                              "--set", "cpu=false", "--set", "model.compile_mode=reduce-overhead", "--out", str(out)])) == 0
+                              "--profile", "3", "--sync-check", "2", "--baseline-batch", "0", "--videos", "2",
+                              "--clip-frames", "16", "--set", "cpu=false", "--set", "model.compile_mode=reduce-overhead",
+                              "--out", str(out)])) == 0
     (row,) = json.loads(out.read_text())["stages"]
+    assert row["synchronizing_calls"] == []  # the step never makes the host wait for the GPU
     # from the first timed step's end to the last's: within the host's clock over the whole window
     assert 0 < row["gpu_step_time_s"] * (steps - 1) <= row["step_time_s"] * steps * 1.01
     profile = row["profile"]

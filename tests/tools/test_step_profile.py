@@ -1,6 +1,12 @@
 """The step profile's accounting: busy time, kernels and idle stretches charged to the host's named ranges."""
 
-from tools.step_profile import NOT_LAUNCHED, busy_us, gpu_time_by_range, idle_by_range, kernel_kind, kernel_table
+import warnings
+from pathlib import Path
+
+import pytest
+
+from tools.step_profile import (NOT_LAUNCHED, SYNC_WARNING, busy_us, gpu_time_by_range, idle_by_range, kernel_kind,
+                                kernel_table, synchronizing_calls)
 
 
 def test_busy_time_is_the_union_of_kernel_intervals():
@@ -44,3 +50,28 @@ def test_the_gpu_idle_before_some_work_is_charged_to_the_range_that_launched_it(
     assert idle_by_range(timeline[::-1], windows) == {"conditioning": 5, "backward": 10, "other": 1}
     assert idle_by_range(timeline, windows, since=60) == {"backward": 10}  # launched in the first step: left out
     assert idle_by_range([], windows) == {}
+
+
+def test_synchronizing_calls_are_counted_by_their_call_site_under_the_root_with_the_debug_mode_on_meanwhile():
+    modes = []
+
+    def step():  # warnings.warn(SYNC_WARNING) stands for a CUDA op that warns in sync debug mode
+        assert modes == [True]
+        for _ in range(3):
+            warnings.warn(SYNC_WARNING)
+        warnings.warn("another warning")  # not a synchronizing call
+        warnings.warn(SYNC_WARNING + " (elsewhere)")
+
+    found = synchronizing_calls(step, Path(__file__).parents[2], switch=modes.append)
+    assert modes == [True, False]
+    assert [f["calls"] for f in found] == [3, 1]
+    assert all(f["where"].startswith("tests/tools/test_step_profile.py:") for f in found)
+    assert found[0]["where"].endswith("warnings.warn(SYNC_WARNING)")  # the line that called the op
+    assert found[1]["where"].endswith('warnings.warn(SYNC_WARNING + " (elsewhere)")')
+
+    def failing():
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        synchronizing_calls(failing, Path(__file__).parents[2], switch=modes.append)
+    assert modes[-1] is False  # the debug mode is switched off whatever happens
