@@ -167,9 +167,9 @@ def test_on_a_gpu_the_step_never_waits_is_timed_on_the_gpu_clock_and_profiled_re
     # from the first timed step's end to the last's: within the host's clock over the whole window
     assert 0 < row["gpu_step_time_s"] * (steps - 1) <= row["step_time_s"] * steps * 1.01
     profile = row["profile"]
-    charged = sum(r["gpu_s"] for r in profile["ranges"].values()) + profile["gpu_s_outside_ranges"]
-    assert charged == pytest.approx(profile["kernel_s_per_step"], rel=1e-3)  # replayed graphs' kernels once each
-    assert profile["ranges"]["forward"]["gpu_s"] > 0 and profile["ranges"]["backward"]["gpu_s"] > 0
-    idle = sum(r["gpu_idle_before_s"] for r in profile["ranges"].values()) + profile["gpu_idle_outside_ranges_s"]
-    assert idle == pytest.approx(profile["gpu_idle_s_per_step"], rel=1e-3, abs=1e-9)
+    # every record tied to the op that launched it, the replayed graphs' kernels too: little is left outside the ranges
+    for name in ("conditioning", "forward", "backward", "optimizer"):
+        assert profile["ranges"][name]["gpu_s"] > 0, name
+    assert profile["gpu_s_outside_ranges"] < 0.2 * profile["kernel_s_per_step"]
+    # idle stretches lie between the records: with the busy time, within the wall time
     assert profile["gpu_busy_s_per_step"] + profile["gpu_idle_s_per_step"] <= profile["wall_s_per_step"] * 1.01
