@@ -159,6 +159,8 @@ def profile_steps(trainer, batches, top: int = 12) -> dict:
             # more than the busy time where kernels ran at once (on several streams)
             "kernel_s_per_step": sum(us for _, _, us in named) / n / 1e6,
             "gpu_s_outside_ranges": gpu["other"] / n / 1e6,
+            # records the profiler did not tie to a host op (charged to "other"): a check on the split
+            "gpu_s_not_tied": sum(us for t, _, us in named if t == NOT_LAUNCHED) / n / 1e6,
             # the GPU waiting for work launched after the first step (idle_by_range), a step
             "gpu_idle_s_per_step": sum(idle.values()) / counted / 1e6,
             "gpu_idle_outside_ranges_s": idle.get("other", 0.0) / counted / 1e6,

@@ -49,7 +49,7 @@ def test_tiny_benchmark_applies_overrides_and_profiles_every_part_of_the_step(tm
                                                                 "clip_grad", "optimizer", "ema"}
     assert all(r["host_s"] > 0 for r in profile["ranges"].values())
     assert profile["kernels"] is None  # no GPU kernels on the CPU
-    assert row["gpu_step_time_s"] is None and profile["gpu_idle_s_per_step"] == 0
+    assert row["gpu_step_time_s"] is None and profile["gpu_idle_s_per_step"] == profile["gpu_s_not_tied"] == 0
     # the named ranges lie inside the step
     assert sum(r["host_s"] for r in profile["ranges"].values()) < profile["wall_s_per_step"] * 1.05
 
@@ -171,5 +171,6 @@ def test_on_a_gpu_the_step_never_waits_is_timed_on_the_gpu_clock_and_profiled_re
     for name in ("conditioning", "forward", "backward", "optimizer"):
         assert profile["ranges"][name]["gpu_s"] > 0, name
     assert profile["gpu_s_outside_ranges"] < 0.2 * profile["kernel_s_per_step"]
+    assert profile["gpu_s_not_tied"] < 0.05 * profile["kernel_s_per_step"]
     # idle stretches lie between the records: with the busy time, within the wall time
     assert profile["gpu_busy_s_per_step"] + profile["gpu_idle_s_per_step"] <= profile["wall_s_per_step"] * 1.01
