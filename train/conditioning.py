@@ -185,7 +185,7 @@ def build_inputs(batch: AA2Batch, vae: AutoencoderKL, encoder: CLIPVisionModelWi
     show objects and one blank frame) goes through the VAE encoder as one stack, ``vae_chunk``
     images a call (see :func:`latent_moments` for ``vae_pad_to``).
 
-    The image encoder runs first, so that on a GPU its hundreds of small kernels queue while the
+    The image encoder runs first, so that on a GPU its many small eager kernels queue while the
     GPU still runs the previous step's backward, and the VAE encoder's long kernels are what is
     queued while the host prepares the forward. Launched last, the small kernels can fill the
     launch queue (a fixed number of launches) with a few milliseconds of GPU work, and the GPU
