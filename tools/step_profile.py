@@ -60,24 +60,55 @@ def gpu_time_by_range(launches: list[tuple[float, float]], windows: dict[str, li
     return out
 
 
-def idle_by_range(timeline: list[tuple[float, float, float]], windows: dict[str, list[tuple[float, float]]],
-                  since: float = float("-inf")) -> dict[str, float]:
-    """GPU idle microseconds charged to the range whose work the GPU then waited for.
+def idle_gaps(timeline: list[tuple[float, float, float]], since: float = float("-inf")) -> list[tuple[float, int]]:
+    """The GPU's idle stretches: (length, index in ``timeline`` of the record that ended it).
 
     ``timeline`` holds (start, end, launch host time) of each GPU record. Between the first record
-    and the last, every stretch in which nothing ran ends when some record starts; the stretch is
-    charged to the range that launched that record (:func:`charge_to_ranges`), if the record was
-    launched at ``since`` or later (the first profiled step starts on an idle GPU: its waits are
-    left out). Records that overlap (several streams) leave no gap between them."""
-    ordered = sorted(timeline)
-    charged = charge_to_ranges([launch for _, _, launch in ordered], windows)
-    out: dict[str, float] = {}
-    reach = None
-    for (start, end, launch), where in zip(ordered, charged):
+    and the last, every stretch in which nothing ran ends when some record starts; it is kept if
+    that record was launched at ``since`` or later (the first profiled step starts on an idle GPU:
+    its waits are left out). Records that overlap (several streams) leave no gap between them."""
+    order = sorted(range(len(timeline)), key=lambda i: timeline[i])
+    gaps, reach = [], None
+    for i in order:
+        start, end, launch = timeline[i]
         if reach is not None and start > reach and launch >= since:
-            out[where] = out.get(where, 0.0) + start - reach
+            gaps.append((start - reach, i))
         reach = end if reach is None else max(reach, end)
+    return gaps
+
+
+def idle_by_range(timeline: list[tuple[float, float, float]], windows: dict[str, list[tuple[float, float]]],
+                  since: float = float("-inf")) -> dict[str, float]:
+    """GPU idle microseconds (:func:`idle_gaps`) charged to the range that launched the record the
+    GPU then waited for (:func:`charge_to_ranges`)."""
+    gaps = idle_gaps(timeline, since)
+    out: dict[str, float] = {}
+    for (us, _), where in zip(gaps, charge_to_ranges([timeline[i][2] for _, i in gaps], windows)):
+        out[where] = out.get(where, 0.0) + us
     return out
+
+
+GAP_SIZES = ((10.0, "under_10us"), (100.0, "10us_to_100us"), (1000.0, "100us_to_1ms"), (float("inf"), "over_1ms"))
+
+
+def idle_by_gap_size(gaps: list[tuple[float, int]]) -> dict[str, float]:
+    """Idle microseconds by the length of the stretch: many short ones are the GPU's own latency
+    between kernels (fewer, larger kernels shorten them); long ones, a host that was late."""
+    out = {name: 0.0 for _, name in GAP_SIZES}
+    for us, _ in gaps:
+        out[next(name for bound, name in GAP_SIZES if us < bound)] += us
+    return out
+
+
+def launch_times(device: list[tuple[int, int]], runtime: dict[int, float], ops: dict[int, float]) -> list[float]:
+    """Host launch time of each GPU record, given as (correlation id, linked correlation id).
+
+    The CUDA runtime call that launched a record (``cudaLaunchKernel``, ``cudaGraphLaunch`` for a
+    replayed graph's kernels, ``cudaMemcpyAsync``) shares its correlation id (``runtime``: id ->
+    start); failing that, the record's linked correlation id names the framework op that was
+    running (``ops``: id -> start). Ids of the two kinds are counted apart, so they are looked up
+    apart. :data:`NOT_LAUNCHED` where neither is known."""
+    return [runtime.get(corr, ops.get(linked, NOT_LAUNCHED)) for corr, linked in device]
 
 
 # kernel families, by name (cuDNN, cuBLAS, FlashAttention, Inductor); the first pattern that matches wins
@@ -112,11 +143,32 @@ def kernel_table(kernels: list[tuple[float, str, float]], windows: dict[str, lis
     return table
 
 
+def _records(prof):
+    """The profile's raw Kineto records, with the correlation ids that tie each GPU record to its
+    launch (torch's ``FunctionEvent`` list keeps them only in recent versions): (host records,
+    GPU records), each (name, start us, end us, correlation id, linked correlation id, annotation);
+    the GPU's copies of the named ranges (annotations) are left out."""
+    from torch.autograd import DeviceType
+
+    host, device = [], []
+    for e in prof.profiler.kineto_results.events():
+        kind = e.device_type()
+        if kind not in (DeviceType.CPU, DeviceType.CUDA):
+            continue
+        annotation = bool(getattr(e, "is_user_annotation", lambda: False)())
+        record = (e.name(), e.start_ns() / 1e3, (e.start_ns() + e.duration_ns()) / 1e3, e.correlation_id(),
+                  e.linked_correlation_id(), annotation)
+        if kind == DeviceType.CPU:
+            host.append(record)
+        elif not annotation:
+            device.append(record)
+    return host, device
+
+
 def profile_steps(trainer, batches, top: int = 12) -> dict:
     """Run the batches under torch.profiler, one step each, without waiting for the GPU between
     them (as the training loop runs); where the steps' time goes (see the module docstring)."""
     import torch
-    from torch.autograd import DeviceType
     from torch.profiler import ProfilerActivity, profile, record_function
 
     cuda = trainer.accelerator.device.type == "cuda"
@@ -129,29 +181,27 @@ def profile_steps(trainer, batches, top: int = 12) -> dict:
         if cuda:
             torch.cuda.synchronize()
         wall = time.perf_counter() - start
-    events = prof.events()
-    # kernels and copies; not the GPU spans that torch.profiler draws for the named ranges
-    device = [e for e in events if e.device_type == DeviceType.CUDA and not e.is_user_annotation]
-    # a GPU record's linked correlation id names the host op that launched it (a replayed CUDA
-    # graph's kernels: the op that replayed it)
-    launched_at = {e.id: e.time_range.start for e in events
-                   if e.device_type == DeviceType.CPU and getattr(e, "linked_correlation_id", 0) == 0 and e.id > 0}
-    launch = [launched_at.get(getattr(e, "linked_correlation_id", 0), NOT_LAUNCHED) for e in device]
+    host, device = _records(prof)
+    runtime = {corr: t0 for _, t0, _, corr, linked, _ in host if linked}  # runtime calls, tied to their op
+    ops = {corr: t0 for _, t0, _, corr, linked, _ in host if not linked}
+    launch = launch_times([(corr, linked) for _, _, _, corr, linked, _ in device], runtime, ops)
     n = len(batches)
-    windows = {name: [(h.time_range.start, h.time_range.end) for h in events
-                      if h.name == name and h.device_type == DeviceType.CPU] for name in RANGES}
+    windows = {name: [(t0, t1) for h, t0, t1, *_ in host if h == name] for name in RANGES}
     windows = {name: w for name, w in windows.items() if w}
-    named = [(t, e.name, e.time_range.elapsed_us()) for t, e in zip(launch, device)]
+    named = [(t, name, t1 - t0) for t, (name, t0, t1, *_) in zip(launch, device)]
     gpu = gpu_time_by_range([(t, us) for t, _, us in named], windows)
-    steps = sorted((e.time_range.start, e.time_range.end) for e in events
-                   if e.name == STEP and e.device_type == DeviceType.CPU)
+    steps = sorted((t0, t1) for h, t0, t1, *_ in host if h == STEP)
     # from the second step on (the first starts on an idle GPU), as a long run steps
     since, counted = (steps[0][1], n - 1) if n > 1 and steps else (float("-inf"), n)
-    idle = idle_by_range([(e.time_range.start, e.time_range.end, t) for t, e in zip(launch, device)], windows, since)
+    timeline = [(t0, t1, t) for t, (_, t0, t1, *_) in zip(launch, device)]
+    gaps = idle_gaps(timeline, since)
+    idle = idle_by_range(timeline, windows, since)
     ranges = {name: {"host_s": sum(b - a for a, b in w) / n / 1e6, "gpu_s": gpu[name] / n / 1e6,
                      "gpu_idle_before_s": idle.get(name, 0.0) / counted / 1e6} for name, w in windows.items()}
+    longest = sorted(gaps, reverse=True)[:top]
+    where = charge_to_ranges([timeline[i][2] for _, i in longest], windows)
     table = prof.key_averages().table(sort_by="self_cuda_time_total" if cuda else "self_cpu_time_total", row_limit=top)
-    busy = busy_us([(e.time_range.start, e.time_range.end) for e in device])
+    busy = busy_us([(t0, t1) for _, t0, t1, *_ in device])
     # without windows every kernel falls in "other": the whole step's table
     whole = kernel_table(named, {}, n, top=30)
     return {"steps": n, "wall_s_per_step": wall / n, "gpu_busy_s_per_step": busy / n / 1e6,
@@ -164,8 +214,20 @@ def profile_steps(trainer, batches, top: int = 12) -> dict:
             # the GPU waiting for work launched after the first step (idle_by_range), a step
             "gpu_idle_s_per_step": sum(idle.values()) / counted / 1e6,
             "gpu_idle_outside_ranges_s": idle.get("other", 0.0) / counted / 1e6,
+            "gpu_idle_s_by_gap_size": {k: us / counted / 1e6 for k, us in idle_by_gap_size(gaps).items()},
+            "gpu_gaps_per_step": len(gaps) / counted,
+            # the longest stretches: the record the GPU waited for, its range, and the record that ran before
+            "longest_gaps": [{"ms": us / 1e3, "range": r, "waiting_for": device[i][0][:80],
+                              "after": _previous(timeline, device, i)[:80]} for (us, i), r in zip(longest, where)],
             "ranges": ranges, "kernels_by_range": kernel_table(named, windows, n), "kernels": whole.get("other"),
             "table": table}
+
+
+def _previous(timeline, device, i: int) -> str:
+    """Name of the record that ended last before record ``i`` started."""
+    start = timeline[i][0]
+    ended = [(end, j) for j, (_, end, _) in enumerate(timeline) if end <= start]
+    return device[max(ended)[1]][0] if ended else ""
 
 
 SYNC_WARNING = "called a synchronizing CUDA operation"  # what CUDA's sync debug mode warns

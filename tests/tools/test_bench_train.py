@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.dataset.conftest import write_shard_folder
 from tools.bench_train import add_arguments, parse_case, run
 from tools.timed_window import GpuClock, TimedWindow
 from tools.bench_vae import bench_vae
@@ -158,10 +159,11 @@ def test_two_processes_time_the_steps_after_the_one_that_compiled(tmp_path):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_on_a_gpu_the_step_never_waits_is_timed_on_the_gpu_clock_and_profiled_record_by_record(tmp_path):
     out, steps = tmp_path / "report.json", 4
+    write_shard_folder(tmp_path / "shards", 4, clips_per_shard=2, num_frames=16, hw=(64, 80))  # no Ray needed
     assert run(add_and_parse(["--tiny", "--workers", "1", "--cases", "2:1:compile", "--warmup", "4", "--steps", str(steps),
-                              "--profile", "3", "--sync-check", "2", "--baseline-batch", "0", "--videos", "2",
-                              "--clip-frames", "16", "--set", "cpu=false", "--set", "model.compile_mode=reduce-overhead",
-                              "--out", str(out)])) == 0
+                              "--profile", "3", "--sync-check", "2", "--baseline-batch", "0",
+                              "--shards", str(tmp_path / "shards"), "--set", "cpu=false",
+                              "--set", "model.compile_mode=reduce-overhead", "--out", str(out)])) == 0
     (row,) = json.loads(out.read_text())["stages"]
     assert row["synchronizing_calls"] == []  # the step never makes the host wait for the GPU
     # from the first timed step's end to the last's: within the host's clock over the whole window
@@ -174,3 +176,5 @@ def test_on_a_gpu_the_step_never_waits_is_timed_on_the_gpu_clock_and_profiled_re
     assert profile["gpu_s_not_tied"] < 0.05 * profile["kernel_s_per_step"]
     # idle stretches lie between the records: with the busy time, within the wall time
     assert profile["gpu_busy_s_per_step"] + profile["gpu_idle_s_per_step"] <= profile["wall_s_per_step"] * 1.01
+    assert sum(profile["gpu_idle_s_by_gap_size"].values()) == pytest.approx(profile["gpu_idle_s_per_step"])
+    assert profile["longest_gaps"] and all(g["waiting_for"] and g["after"] for g in profile["longest_gaps"])

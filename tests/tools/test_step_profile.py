@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from tools.step_profile import (NOT_LAUNCHED, SYNC_WARNING, busy_us, gpu_time_by_range, idle_by_range, kernel_kind,
-                                kernel_table, synchronizing_calls)
+from tools.step_profile import (NOT_LAUNCHED, SYNC_WARNING, busy_us, gpu_time_by_range, idle_by_gap_size, idle_by_range,
+                                idle_gaps, kernel_kind, kernel_table, launch_times, synchronizing_calls)
 
 
 def test_busy_time_is_the_union_of_kernel_intervals():
@@ -50,6 +50,17 @@ def test_the_gpu_idle_before_some_work_is_charged_to_the_range_that_launched_it(
     assert idle_by_range(timeline[::-1], windows) == {"conditioning": 5, "backward": 10, "other": 1}
     assert idle_by_range(timeline, windows, since=60) == {"backward": 10}  # launched in the first step: left out
     assert idle_by_range([], windows) == {}
+    # the stretches themselves: (length, index of the record that ended it in the given order)
+    assert sorted(idle_gaps(timeline)) == [(1, 5), (5, 1), (10, 4)]
+    assert idle_by_gap_size([(5, 1), (10, 4), (1, 5), (250, 0), (4000, 2)]) == {
+        "under_10us": 6, "10us_to_100us": 10, "100us_to_1ms": 250, "over_1ms": 4000}
+
+
+def test_a_gpu_record_is_launched_by_its_runtime_call_else_by_the_op_its_linked_id_names():
+    runtime = {7: 100.0, 8: 130.0}  # cudaLaunchKernel / cudaGraphLaunch by correlation id
+    ops = {7: 5.0, 3: 90.0}  # framework ops by their own ids: the same numbers mean other things
+    records = [(7, 3), (8, 0), (9, 3), (10, 11)]  # (correlation id, linked correlation id)
+    assert launch_times(records, runtime, ops) == [100.0, 130.0, 90.0, NOT_LAUNCHED]
 
 
 def test_synchronizing_calls_are_counted_by_their_call_site_under_the_root_with_the_debug_mode_on_meanwhile():
