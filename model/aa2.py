@@ -9,7 +9,8 @@ Composition, no patched forward:
 - reference tokens and object features reach the UNet's attention layers through attention
   processors and `cross_attention_kwargs` (see reference.py, blending.py).
 With every new part at its initial value and no reference image, the output is exactly that of
-the pretrained UNet.
+the pretrained UNet (on a GPU, up to rounding: the motion modules' attention packs its short
+sequences, see temporal.py).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from .options import AA2Options
 from .pose import PoseModulation, batch_to_frames, frames_to_batch
 from .reference import (ReferenceBank, fused_layers, install_reference_readers, install_reference_writers,
                         is_decoder_layer)
+from .temporal import install_packed_temporal_attention
 
 
 def public_config(config: dict) -> dict:
@@ -102,6 +104,8 @@ class AA2Model(ModelMixin, ConfigMixin):
                   for layer in fused_layers(self.denoising_unet, scope)
                   if is_decoder_layer(layer) and blend_key(layer) in self.object_blend}
         install_reference_readers(self.denoising_unet, fused_layers(self.denoising_unet, scope), blends)
+        if self.is_video:
+            install_packed_temporal_attention(self.denoising_unet)
 
     def forward(
         self,

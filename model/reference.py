@@ -15,8 +15,12 @@ from collections.abc import Callable, Iterable
 import torch
 import torch.nn.functional as F
 from diffusers.models.attention_processor import Attention, AttnProcessor2_0
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 DECODER_PREFIXES = ("mid_block.", "up_blocks.")
+# Masked attention: the memory-efficient kernel (the flash kernels take no mask; cuDNN's masked
+# kernel was slower on an H100, BENCHMARKS.md), the plain arithmetic where it does not run (CPU).
+MASKED_BACKENDS = [SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
 
 
 class ReferenceBank:
@@ -62,14 +66,20 @@ def fused_layers(unet: torch.nn.Module, scope: str) -> list[str]:
 
 
 def attention_with_reference(attn: Attention, hidden_states: torch.Tensor,
-                             reference: torch.Tensor | None) -> torch.Tensor:
+                             reference: torch.Tensor | None, pack: int = 1) -> torch.Tensor:
     """Self-attention whose keys/values also cover `reference` tokens ([B, N, C], B divides batch).
 
     Without reference tokens this is the arithmetic of diffusers' AttnProcessor2_0 on 3D input,
     which is what makes the parity tests exact. Reference keys and values are projected once per
     clip and then repeated per frame instead of projecting F copies.
+
+    ``pack`` > 1 (no reference tokens; it divides the batch): each run of ``pack`` sequences of
+    the batch attends as one row of ``pack`` times the tokens, under a block-diagonal mask that
+    keeps every sequence to its own tokens (:mod:`model.temporal`); the same result up to rounding.
     """
-    batch = hidden_states.shape[0]
+    batch, tokens = hidden_states.shape[:2]
+    if pack > 1 and (reference is not None or batch % pack):
+        raise ValueError(f"packing {pack} sequences a row needs no reference tokens and a batch it divides, got {batch}")
     query, key, value = attn.to_q(hidden_states), attn.to_k(hidden_states), attn.to_v(hidden_states)
     if reference is not None:
         frames = batch // reference.shape[0]
@@ -77,12 +87,18 @@ def attention_with_reference(attn: Attention, hidden_states: torch.Tensor,
         ref_value = attn.to_v(reference).repeat_interleave(frames, dim=0)
         key, value = torch.cat([key, ref_key], dim=1), torch.cat([value, ref_value], dim=1)
     head_dim = key.shape[-1] // attn.heads
-    query, key, value = (t.view(batch, -1, attn.heads, head_dim).transpose(1, 2) for t in (query, key, value))
+    rows = batch // pack
+    query, key, value = (t.reshape(rows, -1, attn.heads, head_dim).transpose(1, 2) for t in (query, key, value))
     if attn.norm_q is not None:
         query = attn.norm_q(query)
     if attn.norm_k is not None:
         key = attn.norm_k(key)
-    out = F.scaled_dot_product_attention(query, key, value, dropout_p=0.0, is_causal=False)
+    if pack > 1:
+        sequence = torch.arange(pack * tokens, device=query.device) // tokens
+        with sdpa_kernel(MASKED_BACKENDS):
+            out = F.scaled_dot_product_attention(query, key, value, attn_mask=sequence[:, None] == sequence[None, :])
+    else:
+        out = F.scaled_dot_product_attention(query, key, value, dropout_p=0.0, is_causal=False)
     out = out.transpose(1, 2).reshape(batch, -1, attn.heads * head_dim).to(query.dtype)
     out = attn.to_out[1](attn.to_out[0](out))
     if attn.residual_connection:
@@ -157,7 +173,7 @@ def install_reference_writers(reference_unet: torch.nn.Module, layers: list[str]
 
 def install_reference_readers(denoising_unet: torch.nn.Module, layers: list[str],
                               blends: dict[str, Callable] | None = None) -> None:
-    """DenoisingNet: readers on `layers` (with their blend, if any); motion modules stay stock."""
+    """DenoisingNet: readers on `layers` (with their blend, if any); motion modules keep theirs."""
     blends = blends or {}
     for layer, attn in _modules_by_name(denoising_unet, layers).items():
         _check_plain_self_attention(layer, attn)
