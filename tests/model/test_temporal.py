@@ -38,6 +38,13 @@ def test_packed_rows_give_the_stock_attention_and_gradients_of_each_sequence_alo
     assert not torch.allclose(mixed, AttnProcessor2_0()(attn, x[:4]), atol=1e-3)
 
 
+def test_a_packed_call_compiles_into_one_graph():
+    attn, x = _attention(), torch.randn(24, 16, 32)
+    packed = PackedTemporalAttnProcessor(pack_to=64, cpu=True)
+    compiled = torch.compile(lambda t: packed(attn, t), backend="aot_eager", fullgraph=True)  # a graph break raises
+    torch.testing.assert_close(compiled(x), AttnProcessor2_0()(attn, x), rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("shape, heads, head_dim, cpu, why", [
     ((24, 16, 32), 4, 8, False, "on the CPU unless asked"),
     ((24, 16, 320), 4, 80, True, "head size above 64"),
