@@ -6,8 +6,9 @@ call that launched it through the profiler's correlation ids (:func:`launch_time
 to the range that was open on the host at that launch. From that, per range: host time, GPU time
 by kernel family and by kernel name, and the GPU's idle time before the range's work, which says
 which part of the step leaves the GPU waiting for the host (a launch-bound stretch or a read-back
-that drained the queue); and the idle time by the length of its stretches (:func:`idle_by_gap_size`:
-many short ones are the latency between kernels, long ones a late host). ``aa2 bench-train --profile N`` runs it after its timed steps. :func:`synchronizing_calls`
+that drained the queue); and the idle time by the length of its stretches
+(:func:`idle_by_gap_size`: many short ones are the latency between kernels, long ones a late
+host). ``aa2 bench-train --profile N`` runs it after its timed steps. :func:`synchronizing_calls`
 finds the other cause of an idle GPU, a host that waits for it, by call site
 (``aa2 bench-train --sync-check N``).
 """
