@@ -8,9 +8,10 @@ Composition, no patched forward:
   conv_in output in plain code before the UNet runs, with no hook and no side channel;
 - reference tokens and object features reach the UNet's attention layers through attention
   processors and `cross_attention_kwargs` (see reference.py, blending.py).
-With every new part at its initial value and no reference image, the output is exactly that of
-the pretrained UNet (on a GPU, up to rounding: the motion modules' attention packs its short
-sequences, see temporal.py).
+With every new part at its initial value and no reference image, the output is that of the
+pretrained UNet: exactly, or up to rounding where the motion modules' attention packs its short
+sequences (on a GPU, temporal.py) or cross-attention over a single frozen context token is
+computed from that token's value (reference.py).
 """
 
 from __future__ import annotations

@@ -111,11 +111,45 @@ def _check_plain_self_attention(layer: str, attn: Attention) -> None:
         raise ValueError(f"{layer} is not a plain self-attention layer; reference fusion cannot use it")
 
 
+def attends_to_one_frozen_key(attn: Attention, hidden_states: torch.Tensor, context: torch.Tensor | None,
+                              attention_mask: torch.Tensor | None) -> bool:
+    """Whether this call is cross-attention over a single context token (the image embedding) whose
+    output :func:`one_key_attention` gives: no mask, no norm of the context or of the input, no
+    dropout at work, and no gradient wanted for the weights of the queries and keys."""
+    if context is None or context.ndim != 3 or context.shape[1] != 1 or attention_mask is not None:
+        return False
+    if hidden_states.ndim != 3 or attn.norm_cross is not None or attn.spatial_norm is not None \
+            or attn.group_norm is not None:
+        return False
+    dropout = attn.to_out[1]
+    if attn.training and isinstance(dropout, torch.nn.Dropout) and dropout.p > 0:
+        return False
+    scoring = [m for m in (attn.to_q, attn.to_k, attn.norm_q, attn.norm_k) if m is not None]
+    return not (torch.is_grad_enabled() and any(p.requires_grad for m in scoring for p in m.parameters()))
+
+
+def one_key_attention(attn: Attention, hidden_states: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+    """Cross-attention over one context token: the softmax over a single key is exactly 1, so every
+    query's output is that token's value whatever the query, and the output projection of it is the
+    same for every query. Computed once a sequence and broadcast over its queries, without the
+    query and key projections or the attention kernel (whose gradients toward the queries and
+    keys are exactly zero). The same results up to rounding; see :func:`attends_to_one_frozen_key`
+    for when it applies."""
+    out = attn.to_out[1](attn.to_out[0](attn.to_v(context))).expand(-1, hidden_states.shape[1], -1)
+    if attn.residual_connection:
+        out = out + hidden_states
+    return out / attn.rescale_output_factor
+
+
 class ConditionedAttnProcessor(AttnProcessor2_0):
-    """Stock SDPA attention that accepts (and ignores) the AA2 conditioning kwargs."""
+    """Stock SDPA attention that accepts (and ignores) the AA2 conditioning kwargs; cross-attention
+    over a single frozen key (the image embedding, in stage 2 and at sampling) is computed as
+    :func:`one_key_attention`."""
 
     def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None,
                  reference_bank=None, object_features=None):
+        if attends_to_one_frozen_key(attn, hidden_states, encoder_hidden_states, attention_mask):
+            return one_key_attention(attn, hidden_states, encoder_hidden_states)
         return super().__call__(attn, hidden_states, encoder_hidden_states, attention_mask, temb)
 
 
