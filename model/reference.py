@@ -132,9 +132,9 @@ def one_key_attention(attn: Attention, hidden_states: torch.Tensor, context: tor
     """Cross-attention over one context token: the softmax over a single key is exactly 1, so every
     query's output is that token's value whatever the query, and the output projection of it is the
     same for every query. Computed once a sequence and broadcast over its queries, without the
-    query and key projections or the attention kernel (whose gradients toward the queries and
-    keys are exactly zero). The same results up to rounding; see :func:`attends_to_one_frozen_key`
-    for when it applies."""
+    query and key projections or the attention kernel (whose gradients toward the queries, the
+    keys and the input are zero in exact arithmetic). The same results up to rounding; see
+    :func:`attends_to_one_frozen_key` for when it applies."""
     out = attn.to_out[1](attn.to_out[0](attn.to_v(context))).expand(-1, hidden_states.shape[1], -1)
     if attn.residual_connection:
         out = out + hidden_states
