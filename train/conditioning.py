@@ -187,9 +187,10 @@ def build_inputs(batch: AA2Batch, vae: AutoencoderKL, encoder: CLIPVisionModelWi
 
     The image encoder runs first, so that on a GPU its many small eager kernels queue while the
     GPU still runs the previous step's backward, and the VAE encoder's long kernels are what is
-    queued while the host prepares the forward. Launched last, the small kernels can fill the
-    launch queue (a fixed number of launches) with a few milliseconds of GPU work, and the GPU
-    then waits for the host.
+    queued while the host prepares the forward: launched last, the small kernels could fill the
+    launch queue (a fixed number of launches) with only a few milliseconds of GPU work. On an H100
+    the stage-2 step showed no such wait (its GPU idled only between kernels, BENCHMARKS.md); on
+    an H200 the order's effect is not measured.
     """
     image_embeds = image_embeddings(encoder, batch.reference_clip)
     b = len(batch.frames)

@@ -169,7 +169,7 @@ def test_on_a_gpu_the_step_never_waits_is_timed_on_the_gpu_clock_and_profiled_re
     # from the first timed step's end to the last's: within the host's clock over the whole window
     assert 0 < row["gpu_step_time_s"] * (steps - 1) <= row["step_time_s"] * steps * 1.01
     profile = row["profile"]
-    # every record tied to the op that launched it, the replayed graphs' kernels too: little is left outside the ranges
+    # every record tied to the call that launched it, the replayed graphs' kernels too: little is left outside the ranges
     for name in ("conditioning", "forward", "backward", "optimizer"):
         assert profile["ranges"][name]["gpu_s"] > 0, name
     assert profile["gpu_s_outside_ranges"] < 0.2 * profile["kernel_s_per_step"]
