@@ -179,7 +179,7 @@ def measure_stage(stage: int, batch_size: int, compile: bool, args: argparse.Nam
         profiled = None
         if args.profile:
             batches = [b.to(device) for _, b in zip(range(args.profile), trainer.loader)]
-            profiled = profile_steps(trainer, batches)
+            profiled = profile_steps(trainer, batches, kernels=args.profile_kernels)
         row["conditioning_s"] = time_conditioning(trainer, batch.to(device), args.steps)
         row.update(stage=stage, batch=trainer.config.data.batch_size, frames=batch.num_frames,
                    tflop_per_step=trainer.flops_per_step / 1e12, peak_memory_gib=peak_memory_gib(device),
@@ -271,6 +271,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="training-config override for every case, e.g. model.compile_vae=true (repeatable)")
     parser.add_argument("--profile", type=int, default=0, metavar="N",
                         help="after the timed steps, profile N more steps (where the step's time goes)")
+    parser.add_argument("--profile-kernels", type=int, default=15, metavar="K",
+                        help="with --profile, the K costliest kernels by name per range (0: every kernel)")
     parser.add_argument("--slow-step-s", type=float, default=10.0, metavar="S",
                         help="log each timed step whose host time exceeds S seconds, with Dynamo's graph count")
     parser.add_argument("--log-recompiles", action="store_true",

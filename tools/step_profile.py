@@ -129,8 +129,9 @@ def kernel_kind(name: str) -> str:
 
 def kernel_table(kernels: list[tuple[float, str, float]], windows: dict[str, list[tuple[float, float]]],
                  steps: int, top: int = 15) -> dict:
-    """Per range, GPU milliseconds a step by kernel family and the costliest kernels by name
-    (ms a step, calls a step); ``kernels`` are (launch host time, kernel name, microseconds)."""
+    """Per range, GPU milliseconds a step by kernel family and the ``top`` costliest kernels by
+    name (ms a step, calls a step; ``top`` 0: every kernel); ``kernels`` are (launch host time,
+    kernel name, microseconds)."""
     table: dict[str, dict] = {}
     for (_, name, us), where in zip(kernels, charge_to_ranges([t for t, _, _ in kernels], windows)):
         entry = table.setdefault(where, {"kinds": {}, "names": {}})
@@ -139,7 +140,7 @@ def kernel_table(kernels: list[tuple[float, str, float]], windows: dict[str, lis
         ms, calls = entry["names"].get(name, (0.0, 0.0))
         entry["names"][name] = (ms + us / steps / 1e3, calls + 1 / steps)
     for entry in table.values():
-        ranked = sorted(entry["names"].items(), key=lambda item: -item[1][0])[:top]
+        ranked = sorted(entry["names"].items(), key=lambda item: -item[1][0])[:top or None]
         entry["names"] = [{"name": name[:100], "ms": ms, "calls": calls} for name, (ms, calls) in ranked]
         entry["kinds"] = dict(sorted(entry["kinds"].items(), key=lambda item: -item[1]))
     return table
@@ -167,9 +168,10 @@ def _records(prof):
     return host, device
 
 
-def profile_steps(trainer, batches, top: int = 12) -> dict:
+def profile_steps(trainer, batches, top: int = 12, kernels: int = 15) -> dict:
     """Run the batches under torch.profiler, one step each, without waiting for the GPU between
-    them (as the training loop runs); where the steps' time goes (see the module docstring)."""
+    them (as the training loop runs); where the steps' time goes (see the module docstring).
+    ``kernels``: kernels listed by name per range (0: all, to compare two runs kernel by kernel)."""
     import torch
     from torch.profiler import ProfilerActivity, profile, record_function
 
@@ -205,7 +207,7 @@ def profile_steps(trainer, batches, top: int = 12) -> dict:
     table = prof.key_averages().table(sort_by="self_cuda_time_total" if cuda else "self_cpu_time_total", row_limit=top)
     busy = busy_us([(t0, t1) for _, t0, t1, *_ in device])
     # without windows every kernel falls in "other": the whole step's table
-    whole = kernel_table(named, {}, n, top=30)
+    whole = kernel_table(named, {}, n, top=kernels and max(kernels, 30))
     return {"steps": n, "wall_s_per_step": wall / n, "gpu_busy_s_per_step": busy / n / 1e6,
             "gpu_busy_fraction": busy / 1e6 / wall if cuda else None,
             # more than the busy time where kernels ran at once (on several streams)
@@ -221,7 +223,7 @@ def profile_steps(trainer, batches, top: int = 12) -> dict:
             # the longest stretches: the record the GPU waited for, its range, and the record that ran before
             "longest_gaps": [{"ms": us / 1e3, "range": r, "waiting_for": device[i][0][:80],
                               "after": _previous(timeline, device, i)[:80]} for (us, i), r in zip(longest, where)],
-            "ranges": ranges, "kernels_by_range": kernel_table(named, windows, n), "kernels": whole.get("other"),
+            "ranges": ranges, "kernels_by_range": kernel_table(named, windows, n, top=kernels), "kernels": whole.get("other"),
             "table": table}
 
 

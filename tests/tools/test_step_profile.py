@@ -35,6 +35,8 @@ def test_kernel_names_fall_into_families_and_tables_rank_them_per_range():
     assert table["forward"]["kinds"] == {"triton": 3.0, "convolution": 0.5}  # ms a step, costliest first
     assert table["forward"]["names"] == [{"name": "triton_a", "ms": 3.0, "calls": 1.0}]
     assert table["backward"]["kinds"] == {"matmul": 4.0} and table["other"]["kinds"] == {"other": 0.25}
+    every = kernel_table(kernels, windows, steps=2, top=0)
+    assert [k["name"] for k in every["forward"]["names"]] == ["triton_a", "sm90_xmma_fprop_x"]  # 0: all
 
 
 def test_the_gpu_idle_before_some_work_is_charged_to_the_range_that_launched_it():
