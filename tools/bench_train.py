@@ -215,6 +215,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.warmup < 1:
         raise ValueError("--warmup must be at least 1: the first step counts FLOPs on the eager model and compiles")
+    if args.profile_kernels < 0:
+        raise ValueError("--profile-kernels must be 0 (every kernel) or more")
     if args.log_recompiles:
         torch._logging.set_logs(recompiles=True)
     started = time.strftime("%Y-%m-%d %H:%M", time.gmtime())

@@ -35,6 +35,15 @@ def test_vae_timing_reports_each_way_with_counted_flops():
         bench_vae(images=3, size=32, repeat=1, tiny=True, ways=("fastest",))
 
 
+def test_bad_counts_fail_before_anything_runs(tmp_path):
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    for flags, message in ((["--warmup", "0"], "--warmup must be at least 1"),
+                           (["--profile-kernels", "-1"], "--profile-kernels must be 0")):
+        with pytest.raises(ValueError, match=message):
+            run(parser.parse_args(["--tiny", "--shards", str(tmp_path / "none"), *flags]))
+
+
 @pytest.mark.timeout(300)
 def test_tiny_benchmark_applies_overrides_and_profiles_every_part_of_the_step(tmp_path):
     out = tmp_path / "report.json"
