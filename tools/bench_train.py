@@ -37,6 +37,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from tools.step_profile import KERNELS_BY_NAME, profile_steps, synchronizing_calls
+
 log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[1]  # call sites under it are reported by --sync-check
 
@@ -113,7 +115,6 @@ def measure_stage(stage: int, batch_size: int, compile: bool, args: argparse.Nam
     import torch
 
     from train.metrics import StepMeter, compiled_graphs as graphs, peak_memory_gib, peak_tflops
-    from tools.step_profile import profile_steps, synchronizing_calls
     from tools.timed_window import GpuClock, TimedWindow, across_processes, cpu_group, graphs_everywhere, together
     from train.trainer import Trainer
 
@@ -273,7 +274,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="training-config override for every case, e.g. model.compile_vae=true (repeatable)")
     parser.add_argument("--profile", type=int, default=0, metavar="N",
                         help="after the timed steps, profile N more steps (where the step's time goes)")
-    parser.add_argument("--profile-kernels", type=int, default=15, metavar="K",
+    parser.add_argument("--profile-kernels", type=int, default=KERNELS_BY_NAME, metavar="K",
                         help="with --profile, the K costliest kernels by name per range (0: every kernel)")
     parser.add_argument("--slow-step-s", type=float, default=10.0, metavar="S",
                         help="log each timed step whose host time exceeds S seconds, with Dynamo's graph count")

@@ -27,6 +27,7 @@ RANGES = ("conditioning", "forward", "loss", "backward", "clip_grad", "optimizer
 
 STEP = "profiled_step"  # each profiled step's host range
 NOT_LAUNCHED = float("-inf")  # launch time of a GPU record whose host op the profiler did not tie to it
+KERNELS_BY_NAME = 15  # kernels a range lists by name, the costliest first (bench-train --profile-kernels)
 
 
 def busy_us(intervals: list[tuple[float, float]]) -> float:
@@ -128,7 +129,7 @@ def kernel_kind(name: str) -> str:
 
 
 def kernel_table(kernels: list[tuple[float, str, float]], windows: dict[str, list[tuple[float, float]]],
-                 steps: int, top: int = 15) -> dict:
+                 steps: int, top: int = KERNELS_BY_NAME) -> dict:
     """Per range, GPU milliseconds a step by kernel family and the ``top`` costliest kernels by
     name (ms a step, calls a step; ``top`` 0: every kernel); ``kernels`` are (launch host time,
     kernel name, microseconds)."""
@@ -168,7 +169,7 @@ def _records(prof):
     return host, device
 
 
-def profile_steps(trainer, batches, top: int = 12, kernels: int = 15) -> dict:
+def profile_steps(trainer, batches, top: int = 12, kernels: int = KERNELS_BY_NAME) -> dict:
     """Run the batches under torch.profiler, one step each, without waiting for the GPU between
     them (as the training loop runs); where the steps' time goes (see the module docstring).
     ``kernels``: kernels listed by name per range (0: all, to compare two runs kernel by kernel)."""
