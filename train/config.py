@@ -70,10 +70,11 @@ class ModelConfig:
     per-channel sums (:func:`train.channels_last.swap_group_norms`; same parameters and
     state-dict keys), whose reductions read channels-last rows along the channels. Inductor's own
     heuristic keeps a training graph in NCHW when any convolution halves its channels (the UNets'
-    up blocks do), and cuDNN then transposes every convolution's input and output. In a stage-2
-    step on an H100 it removed the 18 ms of transposes a step but added 13 ms of fused kernels:
-    0.324 against 0.327-0.328 s a step on one machine, for a longer first compile (405 against
-    392 s), so it stays off."""
+    up blocks do), and cuDNN then transposes every convolution's input and output. It needs
+    ``compile``; with it, a stage-2 step on an H200 took 0.2919 against 0.2986 s (the 17 ms of
+    cuDNN's transposes gone, 7 ms of Inductor's copies around attention and linear layers
+    added), on an H100 0.324 against 0.327 s; its first compile takes about as long (on the
+    H100 405 against 392 s)."""
     vae_chunk: int = 16
     """Images per VAE encoder call; a step's images (target, reference, environment, objects) are one stack.
     Fewer, larger calls are faster: compiled, a stage-2 step's 49 images took 0.14 s of GPU time in
