@@ -180,7 +180,8 @@ def measure_stage(stage: int, batch_size: int, compile: bool, args: argparse.Nam
         profiled = None
         if args.profile:
             batches = [b.to(device) for _, b in zip(range(args.profile), trainer.loader)]
-            profiled = profile_steps(trainer, batches, kernels=args.profile_kernels)
+            trace = Path(args.profile_trace) if args.profile_trace else None
+            profiled = profile_steps(trainer, batches, kernels=args.profile_kernels, trace=trace)
         row["conditioning_s"] = time_conditioning(trainer, batch.to(device), args.steps)
         row.update(stage=stage, batch=trainer.config.data.batch_size, frames=batch.num_frames,
                    tflop_per_step=trainer.flops_per_step / 1e12, peak_memory_gib=peak_memory_gib(device),
@@ -218,6 +219,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--warmup must be at least 1: the first step counts FLOPs on the eager model and compiles")
     if args.profile_kernels < 0:
         raise ValueError("--profile-kernels must be 0 (every kernel) or more")
+    if args.profile_trace and not args.profile:
+        raise ValueError("--profile-trace needs --profile N: the trace is of the profiled steps")
     if args.log_recompiles:
         torch._logging.set_logs(recompiles=True)
     started = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
@@ -276,6 +279,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="after the timed steps, profile N more steps (where the step's time goes)")
     parser.add_argument("--profile-kernels", type=int, default=KERNELS_BY_NAME, metavar="K",
                         help="with --profile, the K costliest kernels by name per range (0: every kernel)")
+    parser.add_argument("--profile-trace", metavar="FILE",
+                        help="with --profile, also write the profiled steps' timeline (Chrome trace JSON, "
+                             "gzipped if FILE ends in .gz; open it in Perfetto)")
     parser.add_argument("--slow-step-s", type=float, default=10.0, metavar="S",
                         help="log each timed step whose host time exceeds S seconds, with Dynamo's graph count")
     parser.add_argument("--log-recompiles", action="store_true",

@@ -169,10 +169,12 @@ def _records(prof):
     return host, device
 
 
-def profile_steps(trainer, batches, top: int = 12, kernels: int = KERNELS_BY_NAME) -> dict:
+def profile_steps(trainer, batches, top: int = 12, kernels: int = KERNELS_BY_NAME, trace: Path | None = None) -> dict:
     """Run the batches under torch.profiler, one step each, without waiting for the GPU between
     them (as the training loop runs); where the steps' time goes (see the module docstring).
-    ``kernels``: kernels listed by name per range (0: all, to compare two runs kernel by kernel)."""
+    ``kernels``: kernels listed by name per range (0: all, to compare two runs kernel by kernel).
+    ``trace``: also write the profiler's timeline there (Chrome trace JSON, gzipped where the name
+    ends in ``.gz``; Perfetto opens either), to see what the host does while the GPU waits."""
     import torch
     from torch.profiler import ProfilerActivity, profile, record_function
 
@@ -186,6 +188,11 @@ def profile_steps(trainer, batches, top: int = 12, kernels: int = KERNELS_BY_NAM
         if cuda:
             torch.cuda.synchronize()
         wall = time.perf_counter() - start
+    if trace is not None:
+        trace.parent.mkdir(parents=True, exist_ok=True)
+        prof.export_chrome_trace(str(trace))
+        if hasattr(prof, "wait_for_exports"):  # newer torch may write the file from a thread
+            prof.wait_for_exports()
     host, device = _records(prof)
     runtime = {corr: t0 for _, t0, _, corr, linked, _ in host if linked}  # runtime calls, tied to their op
     ops = {corr: t0 for _, t0, _, corr, linked, _ in host if not linked}

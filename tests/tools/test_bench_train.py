@@ -1,10 +1,12 @@
 """The training benchmark: argument checks, overrides, the profile of a step, its VAE timing on a toy VAE."""
 
 import argparse
+import gzip
 import json
 import re
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -39,7 +41,8 @@ def test_bad_counts_fail_before_anything_runs(tmp_path):
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     for flags, message in ((["--warmup", "0"], "--warmup must be at least 1"),
-                           (["--profile-kernels", "-1"], "--profile-kernels must be 0")):
+                           (["--profile-kernels", "-1"], "--profile-kernels must be 0"),
+                           (["--profile-trace", str(tmp_path / "t.json")], "--profile-trace needs --profile")):
         with pytest.raises(ValueError, match=message):
             run(parser.parse_args(["--tiny", "--shards", str(tmp_path / "none"), *flags]))
 
@@ -48,7 +51,8 @@ def test_bad_counts_fail_before_anything_runs(tmp_path):
 def test_tiny_benchmark_applies_overrides_and_profiles_every_part_of_the_step(tmp_path):
     out = tmp_path / "report.json"
     assert run(add_and_parse(["--tiny", "--workers", "1", "--cases", "2:1", "--warmup", "1", "--steps", "2",
-                              "--profile", "2", "--synced-steps", "2", "--baseline-batch", "0", "--videos", "2", "--clip-frames", "16",
+                              "--profile", "2", "--profile-trace", str(tmp_path / "trace" / "t.json.gz"),
+                              "--synced-steps", "2", "--baseline-batch", "0", "--videos", "2", "--clip-frames", "16",
                               "--set", "model.vae_chunk=12", "--out", str(out)])) == 0
     (row,) = json.loads(out.read_text())["stages"]
     assert row["stage"] == 2 and row["frames"] == 16 and row["overrides"] == ["model.vae_chunk=12"]
@@ -62,6 +66,10 @@ def test_tiny_benchmark_applies_overrides_and_profiles_every_part_of_the_step(tm
     assert row["gpu_step_time_s"] is None and profile["gpu_idle_s_per_step"] == profile["gpu_s_not_tied"] == 0
     # the named ranges lie inside the step
     assert sum(r["host_s"] for r in profile["ranges"].values()) < profile["wall_s_per_step"] * 1.05
+    # the timeline of the profiled steps, gzipped: each named range of each step is an event in it
+    events = json.loads(gzip.decompress((tmp_path / "trace" / "t.json.gz").read_bytes()))["traceEvents"]
+    names = Counter(e.get("name") for e in events)
+    assert all(names[r] == 2 for r in profile["ranges"]), {r: names[r] for r in profile["ranges"]}
 
 
 def test_an_override_the_config_does_not_know_fails_before_the_run(tmp_path):
