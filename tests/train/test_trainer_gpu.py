@@ -67,3 +67,23 @@ def test_compiled_padded_vae_encoder_gives_the_eager_steps(shards, tmp_path):
     assert compiled_losses == pytest.approx(eager_losses, rel=1e-3, abs=1e-5)
     _, rewritten_losses = runs["rewritten"]
     assert rewritten_losses == pytest.approx(eager_losses, rel=1e-3, abs=1e-5)
+
+
+def test_channels_last_compiled_steps_follow_the_stock_compiled_steps(shards, tmp_path):
+    """``model.compile_channels_last`` changes the layout of the compiled video model's
+    convolutions and computes its GroupNorms from channel sums: the same losses and updates as the
+    stock compiled step, up to the rounding of other kernels."""
+    runs = {}
+    for name, extra in {"stock": [], "channels_last": ["model.compile_channels_last=true"]}.items():
+        torch._dynamo.reset()
+        trainer = Trainer(tiny_config(shards, tmp_path / name, "cpu=false", "ema.enabled=false", "model.compile=true",
+                                      *extra, stage=2))
+        start = _params(trainer)
+        runs[name] = trainer, start, _losses(trainer, 4)
+    (stock, start, stock_losses), (swapped, _, swapped_losses) = runs["stock"], runs["channels_last"]
+    assert any(type(m).__name__ == "ChannelSumGroupNorm" for m in swapped.components.model.modules())
+    assert swapped_losses == pytest.approx(stock_losses, rel=1e-3, abs=1e-5)
+    a, b = _params(stock), _params(swapped)
+    moved = torch.cat([(a[k] - start[k]).abs().flatten().float() for k in a]).mean()
+    apart = torch.cat([(b[k] - a[k]).abs().flatten().float() for k in a]).mean()
+    assert moved > 0 and apart < 0.01 * moved, (moved, apart)
