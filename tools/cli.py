@@ -12,7 +12,8 @@ import logging
 import sys
 
 # Modules under tools/ that define a subcommand, in the order ``aa2 --help`` lists them.
-COMMANDS = ("demo", "synth", "preprocess", "train", "bench_model", "bench_annotators", "bench_train", "inspect_shards", "bench_dataset")
+COMMANDS = ("demo", "synth", "preprocess", "train", "bench_model", "bench_annotators", "bench_train", "profile_diff", "inspect_shards",
+            "bench_dataset")
 
 
 def build_parser() -> argparse.ArgumentParser:
