@@ -72,8 +72,8 @@ class ModelConfig:
     heuristic keeps a training graph in NCHW when any convolution halves its channels (the UNets'
     up blocks do), and cuDNN then transposes every convolution's input and output. It needs
     ``compile``; with it, a stage-2 step on an H200 took 0.2919 against 0.2986 s (the 17 ms of
-    cuDNN's transposes gone, 7 ms of Inductor's copies around attention and linear layers
-    added), on an H100 0.324 against 0.327 s; its first compile takes about as long (on the
+    cuDNN's transposes gone, 7 ms more of Inductor's layout changes around attention and linear
+    layers), on an H100 0.324 against 0.327 s; its first compile takes about as long (on the
     H100 405 against 392 s)."""
     vae_chunk: int = 16
     """Images per VAE encoder call; a step's images (target, reference, environment, objects) are one stack.
