@@ -116,6 +116,10 @@ def run(args: argparse.Namespace) -> int:
     if args.top < 1:
         raise ValueError("--top must be at least 1")
     a, b = load_profile(args.a, args.row), load_profile(args.b, args.row)
+    known = set(a["kernels_by_range"]) | set(b["kernels_by_range"])
+    unknown = [name for name in args.ranges or [] if name not in known]
+    if unknown:
+        raise ValueError(f"no range {', '.join(unknown)} in either profile; they have {', '.join(sorted(known))}")
     print(report(a, b, args.ranges, args.top))
     return 0
 

@@ -61,5 +61,7 @@ def test_the_command_line_compares_two_reports_and_refuses_ones_without_a_profil
     unprofiled.write_text(json.dumps({"stages": [{"step_time_s": 0.3, "profile": None}]}))
     with pytest.raises(ValueError, match="--profile N --profile-kernels 0"):
         main(["profile-diff", str(unprofiled), str(b)])
+    with pytest.raises(ValueError, match="no range forwards in either profile; they have backward, forward"):
+        main(["profile-diff", str(a), str(b), "--range", "forwards"])
     with pytest.raises(ValueError, match="no measured case 1"):
         main(["profile-diff", str(a), str(b), "--row", "1"])
