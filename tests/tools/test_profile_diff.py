@@ -14,7 +14,8 @@ WINDOWS = {"forward": [(0.0, 100.0), (1000.0, 1100.0)], "backward": [(100.0, 300
 def _report(path, kernels, top=0):
     """A bench-train report of two profiled steps whose kernels are (launch time, name, us)."""
     table = kernel_table(kernels, WINDOWS, steps=2, top=top)
-    path.write_text(json.dumps({"stages": [{"profile": {"steps": 2, "kernels_by_range": table}}]}))
+    whole = kernel_table(kernels, {}, steps=2, top=top)["other"]  # as profile_steps reports the whole step
+    path.write_text(json.dumps({"stages": [{"profile": {"steps": 2, "kernels_by_range": table, "kernels": whole}}]}))
     return path
 
 
