@@ -75,6 +75,11 @@ class ModelConfig:
     cuDNN's transposes gone, 7 ms more of Inductor's layout changes around attention and linear
     layers), on an H100 0.324 against 0.327 s; its first compile takes about as long (on the
     H100 405 against 392 s)."""
+    frozen_compute_copies: bool = True
+    """Under bf16 or fp16 mixed precision, frozen Linear and convolution layers of the model compute
+    from copies of their weights cast once to that dtype (:mod:`train.frozen_copies`), where
+    autocast would cast them again on every call; the same results, 2 bytes more per frozen
+    parameter. Checkpoints and exports keep the float32 weights."""
     vae_chunk: int = 16
     """Images per VAE encoder call; a step's images (target, reference, environment, objects) are one stack.
     Fewer, larger calls are faster: compiled, a stage-2 step's 49 images took 0.14 s of GPU time in

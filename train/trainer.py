@@ -36,6 +36,7 @@ from .config import CUDA_GRAPH_MODES, TrainConfig
 from dataset.config_io import save_config
 from .diffusion import diffusion_loss, drop_mask, sample_noise, sample_timesteps, training_target
 from .ema import LerpEMAModel
+from .frozen_copies import attach_low_precision_copies, refresh_low_precision_copies
 from .metrics import StepMeter, compiled_graphs, count_flops, peak_memory_gib, peak_tflops
 from .preview import generate, log_preview, write_preview
 
@@ -82,10 +83,13 @@ class Trainer:
             swap_group_norms(self.components.model)
         self.groups = set_trainable(self.components.model, config.stage)
         self.params = [p for group in self.groups.values() for p in group]
+        if config.model.frozen_compute_copies and self._autocast_dtype() is not None:
+            attach_low_precision_copies(self.components.model, self._autocast_dtype(), config.model.compile_channels_last)
         self.optimizer = self._build_optimizer()
         self.lr_scheduler = self._build_lr_scheduler()
         self.model, self.optimizer, self.lr_scheduler = self.accelerator.prepare(
             self.components.model, self.optimizer, self.lr_scheduler)
+        refresh_low_precision_copies(self.components.model)  # from the weights DDP broadcast
         # FLOPs are counted on the eager model and encoder (the counter does not see inside compiled
         # graphs, and a compiled module first called under it may not compile at all); the compiled
         # ones take over after that first step.
@@ -119,10 +123,11 @@ class Trainer:
                              num_warmup_steps=self.config.optim.warmup_steps * n,
                              num_training_steps=self.config.max_steps * n)
 
+    def _autocast_dtype(self) -> torch.dtype | None:
+        return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.config.mixed_precision)
+
     def _frozen_dtype(self) -> torch.dtype:
-        on_gpu = self.accelerator.device.type == "cuda"
-        return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.config.mixed_precision, torch.float32) \
-            if on_gpu else torch.float32
+        return (self._autocast_dtype() if self.accelerator.device.type == "cuda" else None) or torch.float32
 
     def _place_frozen(self) -> torch.nn.Module | None:
         """Frozen models to the device in the frozen dtype; the compiled VAE encoder, if asked for."""
@@ -350,6 +355,7 @@ class Trainer:
         if folder is None:
             return False
         self.accelerator.load_state(str(folder))
+        refresh_low_precision_copies(self.accelerator.unwrap_model(self.model))
         data = ckpt.load_data_state(folder, self.accelerator.process_index)
         if data is not None:
             self.loader.load_state_dict(data)

@@ -3,6 +3,7 @@ export, and configs that contradict themselves."""
 
 import pytest
 import torch
+from accelerate.state import AcceleratorState
 
 from model import AA2Model
 from tests.dataset.conftest import write_shard_folder
@@ -109,6 +110,31 @@ def test_stage2_changes_only_temporal_layers(shards, tmp_path):
     for name, state in frozen.items():
         now = getattr(trainer.components, name).state_dict()
         assert all(torch.equal(state[k], now[k]) for k in state), name
+
+
+@pytest.fixture
+def fresh_accelerator_state():
+    yield
+    AcceleratorState._reset_state(reset_partial_state=True)  # the other tests run without mixed precision
+
+
+def test_frozen_layers_computing_from_cast_copies_train_as_autocast_does(shards, tmp_path, fresh_accelerator_state):
+    """``model.frozen_compute_copies`` under bf16 autocast (here on the CPU): the same losses and
+    updates to the bit, copies on the frozen layers only, float32 weights in the checkpoints."""
+    runs = {}
+    for copies in ("false", "true"):
+        AcceleratorState._reset_state(reset_partial_state=True)  # accelerate keeps one precision a process
+        trainer = Trainer(tiny_config(shards, tmp_path / copies, "max_steps=3", "mixed_precision=bf16",
+                                      f"model.frozen_compute_copies={copies}", stage=2))
+        trainer.train()
+        model = trainer.accelerator.unwrap_model(trainer.model)
+        copied = [m for m in model.modules() if hasattr(m, "weight_compute_copy")]
+        assert bool(copied) == (copies == "true")
+        assert all(not p.requires_grad for m in copied for p in m.parameters())
+        assert all(v.dtype == torch.float32 for v in model.state_dict().values())
+        runs[copies] = [row["loss"] for row in trainer.history], _params(trainer)
+    assert runs["true"][0] == runs["false"][0]
+    assert all(torch.equal(runs["true"][1][k], v) for k, v in runs["false"][1].items())
 
 
 def test_export_loads_and_gives_the_same_output(shards, tmp_path):

@@ -1,0 +1,72 @@
+"""Frozen layers computing from weights cast once: the same results as autocast's casts, float32
+weights kept for checkpoints, trained layers left alone."""
+
+import pytest
+import torch
+from torch import nn
+
+from train.frozen_copies import BIAS, WEIGHT, attach_low_precision_copies, refresh_low_precision_copies
+
+
+def _net():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(4, 8, 3, padding=1), nn.SiLU(), nn.Identity(),
+                        nn.Flatten(), nn.Linear(8 * 6 * 6, 16), nn.GELU(), nn.Linear(16, 4, bias=False), nn.Linear(4, 3))
+    net.requires_grad_(False)
+    net[7].requires_grad_(True)  # the last layer trains, the rest is frozen
+    return net
+
+
+def _run(net, x, autocast=True):
+    x = x.clone().requires_grad_(True)
+    with torch.autocast("cpu", torch.bfloat16, enabled=autocast):
+        out = net(x)
+    out.float().square().sum().backward()
+    return out, x.grad, getattr(net, "_orig_mod", net)[7].weight.grad
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_copies_give_autocasts_results_and_gradients(compiled):
+    x = torch.randn(2, 4, 6, 6)
+    stock, copied = _net(), _net()
+    names = attach_low_precision_copies(copied, torch.bfloat16, channels_last=True)
+    assert names == [f"0.{WEIGHT}", f"0.{BIAS}", f"4.{WEIGHT}", f"4.{BIAS}", f"6.{WEIGHT}"]
+    assert copied[0].weight_compute_copy.is_contiguous(memory_format=torch.channels_last)
+    assert type(copied[7]) is nn.Linear  # trained: no copy
+    run = torch.compile(copied, fullgraph=True) if compiled else copied
+    for a, b in zip(_run(stock, x), _run(run, x)):
+        assert a.dtype == b.dtype and torch.equal(a, b)
+
+
+def test_without_autocast_the_float32_weights_compute():
+    x = torch.randn(2, 4, 6, 6)
+    stock, copied = _net(), _net()
+    attach_low_precision_copies(copied, torch.bfloat16)
+    a, b = _run(stock, x, autocast=False)[0], _run(copied, x, autocast=False)[0]
+    assert b.dtype == torch.float32 and torch.equal(a, b)
+
+
+def test_state_dict_keeps_the_float32_weights_and_refresh_follows_loaded_ones():
+    copied = _net()
+    keys = set(copied.state_dict())
+    attach_low_precision_copies(copied, torch.bfloat16)
+    assert set(copied.state_dict()) == keys
+    assert all(v.dtype == torch.float32 for v in copied.state_dict().values())
+    other = {k: v + 1 for k, v in copied.state_dict().items()}
+    copied.load_state_dict(other)
+    assert not torch.equal(copied[4].weight_compute_copy, other["4.weight"].bfloat16())
+    assert refresh_low_precision_copies(copied) == 3
+    assert torch.equal(copied[4].weight_compute_copy, other["4.weight"].bfloat16())
+    assert torch.equal(copied[0].bias_compute_copy, other["0.bias"].bfloat16())
+
+
+def test_under_autocast_the_copies_compute_and_not_the_weights():
+    x = torch.randn(2, 4, 6, 6)
+    copied = _net()
+    attach_low_precision_copies(copied, torch.bfloat16)
+    before, plain = _run(copied, x)[0], _run(copied, x, autocast=False)[0]
+    copied[4].weight_compute_copy.zero_()
+    assert not torch.equal(_run(copied, x)[0], before)
+    assert torch.equal(_run(copied, x, autocast=False)[0], plain)
+    with torch.autocast("cpu", torch.float16):  # another dtype than the copies': the weights compute
+        assert torch.equal(copied(x), _net()(x))
