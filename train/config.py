@@ -78,8 +78,10 @@ class ModelConfig:
     frozen_compute_copies: bool = True
     """Under bf16 or fp16 mixed precision, frozen Linear and convolution layers of the model compute
     from copies of their weights cast once to that dtype (:mod:`train.frozen_copies`), where
-    autocast would cast them again on every call; the same results, 2 bytes more per frozen
-    parameter. Checkpoints and exports keep the float32 weights."""
+    autocast would cast them again on every call; the same results. Checkpoints and exports keep
+    the float32 weights. The copies take 2 bytes per frozen parameter (3.2 GiB at stage 2); a
+    compiled stage-2 step on an H100 took 0.3060-0.3081 s against 0.3094-0.3142 s without them
+    (two machines; 962 cast kernels a step down to 308)."""
     vae_chunk: int = 16
     """Images per VAE encoder call; a step's images (target, reference, environment, objects) are one stack.
     Fewer, larger calls are faster: compiled, a stage-2 step's 49 images took 0.14 s of GPU time in

@@ -64,10 +64,8 @@ class Trainer:
         self.output_dir = Path(config.output_dir)
         tracker = None if config.log.tracker == "none" else config.log.tracker
         self.accelerator = Accelerator(
-            cpu=config.cpu,
-            mixed_precision=config.mixed_precision,
-            gradient_accumulation_steps=config.optim.grad_accum,
-            log_with=tracker,
+            cpu=config.cpu, mixed_precision=config.mixed_precision,
+            gradient_accumulation_steps=config.optim.grad_accum, log_with=tracker,
             project_config=ProjectConfiguration(project_dir=str(self.output_dir), logging_dir=str(self.output_dir / "logs")),
             dataloader_config=DataLoaderConfiguration(dispatch_batches=False),
             kwargs_handlers=[DistributedDataParallelKwargs(bucket_cap_mb=config.ddp_bucket_mb)],
