@@ -39,8 +39,24 @@ class _ComputeCopyForward:
         return self._conv_forward(x, weight, bias)
 
 
-LAYERS = {cls: type(f"ComputeCopy{cls.__name__}", (_ComputeCopyForward, cls), {})
-          for cls in (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)}
+class ComputeCopyLinear(_ComputeCopyForward, nn.Linear):
+    pass
+
+
+class ComputeCopyConv1d(_ComputeCopyForward, nn.Conv1d):
+    pass
+
+
+class ComputeCopyConv2d(_ComputeCopyForward, nn.Conv2d):
+    pass
+
+
+class ComputeCopyConv3d(_ComputeCopyForward, nn.Conv3d):
+    pass
+
+
+LAYERS = {nn.Linear: ComputeCopyLinear, nn.Conv1d: ComputeCopyConv1d, nn.Conv2d: ComputeCopyConv2d,
+          nn.Conv3d: ComputeCopyConv3d}
 
 
 def attach_low_precision_copies(model: nn.Module, dtype: torch.dtype, channels_last: bool = False) -> list[str]:

@@ -1,9 +1,13 @@
 """Frozen layers computing from weights cast once: the same results as autocast's casts, float32
 weights kept for checkpoints, trained layers left alone."""
 
+import pickle
+
 import pytest
 import torch
+import torch.distributed as dist
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from train.frozen_copies import BIAS, WEIGHT, attach_low_precision_copies, refresh_low_precision_copies
 
@@ -22,7 +26,8 @@ def _run(net, x, autocast=True):
     with torch.autocast("cpu", torch.bfloat16, enabled=autocast):
         out = net(x)
     out.float().square().sum().backward()
-    return out, x.grad, getattr(net, "_orig_mod", net)[7].weight.grad
+    inner = getattr(net, "_orig_mod", getattr(net, "module", net))  # compiled or DDP-wrapped
+    return out, x.grad, inner[7].weight.grad
 
 
 @pytest.mark.parametrize("compiled", [False, True])
@@ -70,3 +75,26 @@ def test_under_autocast_the_copies_compute_and_not_the_weights():
     assert torch.equal(_run(copied, x, autocast=False)[0], plain)
     with torch.autocast("cpu", torch.float16):  # another dtype than the copies': the weights compute
         assert torch.equal(copied(x), _net()(x))
+
+
+def test_ddp_neither_broadcasts_nor_checks_the_copies(tmp_path):
+    """Each process makes its own copies; DDP would otherwise broadcast them before every forward."""
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'group'}", rank=0, world_size=1)
+    try:
+        net = _net()
+        names = attach_low_precision_copies(net, torch.bfloat16)
+        ddp = DistributedDataParallel(net)
+        assert set(names) <= ddp.parameters_to_ignore
+        assert ddp.modules_buffers == []  # the network has no buffers but the copies
+        stock = _net()
+        for a, b in zip(_run(stock, torch.ones(2, 4, 6, 6)), _run(ddp, torch.ones(2, 4, 6, 6))):
+            assert torch.equal(a, b)
+    finally:
+        dist.destroy_process_group()
+
+
+def test_layers_with_copies_pickle():
+    net = _net()
+    attach_low_precision_copies(net, torch.bfloat16)
+    again = pickle.loads(pickle.dumps(net))
+    assert type(again[0]) is type(net[0]) and torch.equal(again[0].weight_compute_copy, net[0].weight_compute_copy)
