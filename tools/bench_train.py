@@ -14,7 +14,9 @@ before that work, the fraction of wall time the GPU had a kernel running, and th
 kernels: GPU time by kernel family (attention, convolution, layout transposes, matrix products,
 Triton, other) and by kernel name, for the whole step and per range. On a GPU the report also gives
 ``gpu_step_time_s``: the GPU's time a step over the timed window without its first step, which
-starts on an idle GPU (:class:`tools.timed_window.GpuClock`). Each warm-up step's time is logged,
+starts on an idle GPU (:class:`tools.timed_window.GpuClock`), and ``gpu_power``: the card's SM
+clock and power over the timed window and how often its power cap held the clock down
+(:mod:`tools.gpu_power`). Each warm-up step's time is logged,
 and so is any timed step slower than ``--slow-step-s``, with the number of Dynamo graphs compiled
 so far; the report gives the graphs compiled while timed (``--log-recompiles`` prints Dynamo's
 reasons); a timed step in which any process compiled starts the timed window again
@@ -115,6 +117,7 @@ def measure_stage(stage: int, batch_size: int, compile: bool, args: argparse.Nam
     import torch
 
     from train.metrics import StepMeter, compiled_graphs as graphs, peak_memory_gib, peak_tflops
+    from tools.gpu_power import PowerSampler
     from tools.timed_window import GpuClock, TimedWindow, across_processes, cpu_group, graphs_everywhere, together
     from train.trainer import Trainer
 
@@ -124,6 +127,7 @@ def measure_stage(stage: int, batch_size: int, compile: bool, args: argparse.Nam
         meter, steps, last, graphs_before = StepMeter(), 0, time.perf_counter(), graphs()
         window, group = TimedWindow(args.warmup, args.steps, args.max_restarts), cpu_group()
         clock = GpuClock(device.type == "cuda")
+        power = PowerSampler.for_device(device) if device.type == "cuda" else None
         for batch in trainer.loader:
             meter.data_ready()
             trainer.train_step(batch)
@@ -154,12 +158,15 @@ def measure_stage(stage: int, batch_size: int, compile: bool, args: argparse.Nam
                 together(group)
                 graphs_before = graphs()
                 meter.reset()
+                if power is not None:
+                    power.start()
             if action == "done":
                 break
         row = meter.summary(trainer.flops_per_step, peak_tflops(device))
         row["gpu_step_time_s"] = clock.step_s(args.steps)  # the window's first step left out
         row["graphs_compiled_while_timed"] = graphs() - graphs_before
         row["timing_restarts"] = window.restarts
+        row["gpu_power"] = power.stop() if power is not None else None
         if args.synced_steps:  # the same steps with a wait for the GPU after each: what host read-backs cost
             synced = StepMeter()
             for _, batch in zip(range(args.synced_steps), trainer.loader):

@@ -1,0 +1,96 @@
+"""The GPU's clock and power while a benchmark times, sampled with ``nvidia-smi`` in the background.
+
+A card held at its power limit lowers its SM clock, so the same kernels take longer. The stage-2
+step's VAE encoder, run alone for a few seconds on an H100, draws the card's 700 W and its SM clock
+falls from 1980 MHz to 1400-1700 MHz (``BENCHMARKS.md``). MFU is reckoned against the card's peak
+at full clock, so a report that gives the clock and power of its timed window says how much of the
+distance to that peak is the power limit. ``nvidia-smi`` comes with the driver; where it is missing
+(a CPU run) nothing is sampled and the report says so with ``None``.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import threading
+
+log = logging.getLogger(__name__)
+
+QUERY = "clocks.sm,clocks.max.sm,power.draw,power.limit,clocks_throttle_reasons.active"
+# bits of clocks_throttle_reasons.active (nvidia-smi --help-query-gpu)
+SW_POWER_CAP = 0x4
+SLOWDOWN = 0x8 | 0x20 | 0x40 | 0x80  # hardware slowdown, software and hardware thermal, power brake
+
+
+def summarise(lines: list[str]) -> dict | None:
+    """Lines of ``nvidia-smi --query-gpu=QUERY --format=csv,noheader,nounits`` -> the window's mean
+    and lowest SM clock, the card's top SM clock, mean power, the power limit, and the fractions of
+    samples in which the clock was held down by the power cap and by heat or a hardware slowdown.
+    Lines that do not parse (a field the driver reports as ``[N/A]``) are left out; None if none do."""
+    rows = []
+    for line in lines:
+        fields = [f.strip() for f in line.split(",")]
+        try:
+            clock, top, power, limit, reasons = (float(fields[0]), float(fields[1]), float(fields[2]),
+                                                 float(fields[3]), int(fields[4], 16))
+        except (ValueError, IndexError):
+            continue
+        rows.append((clock, top, power, limit, reasons))
+    if not rows:
+        return None
+    n = len(rows)
+    return {"samples": n,
+            "sm_clock_mhz_mean": sum(r[0] for r in rows) / n, "sm_clock_mhz_min": min(r[0] for r in rows),
+            "sm_clock_mhz_max": max(r[1] for r in rows),
+            "power_w_mean": sum(r[2] for r in rows) / n, "power_limit_w": max(r[3] for r in rows),
+            "power_capped_fraction": sum(bool(r[4] & SW_POWER_CAP) for r in rows) / n,
+            "slowdown_fraction": sum(bool(r[4] & SLOWDOWN) for r in rows) / n}
+
+
+class PowerSampler:
+    """``nvidia-smi`` polling one GPU every ``period_ms`` between :meth:`start` and :meth:`stop`.
+
+    ``gpu`` is what ``nvidia-smi -i`` takes (an index or a ``GPU-...`` UUID); ``command`` replaces
+    the whole command line (it must print lines in ``summarise``'s format)."""
+
+    def __init__(self, gpu: str | None = None, period_ms: int = 100, command: list[str] | None = None):
+        self.command = command or ["nvidia-smi", f"--query-gpu={QUERY}", "--format=csv,noheader,nounits",
+                                   "-lms", str(period_ms), *(["-i", gpu] if gpu is not None else [])]
+        self.process: subprocess.Popen | None = None
+        self.reader: threading.Thread | None = None
+        self.lines: list[str] = []
+
+    @classmethod
+    def for_device(cls, device) -> "PowerSampler":
+        """The sampler of a ``torch.device`` of this process, named by its UUID (``nvidia-smi``
+        numbers the cards in another order than CUDA may, and ignores ``CUDA_VISIBLE_DEVICES``)."""
+        import torch
+
+        return cls(gpu=f"GPU-{torch.cuda.get_device_properties(device).uuid}")
+
+    def start(self) -> None:
+        """Start sampling afresh (what an earlier start sampled is dropped)."""
+        self.stop()
+        self.lines = []
+        try:
+            self.process = subprocess.Popen(self.command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        except OSError as error:  # no nvidia-smi on this machine
+            log.info("GPU clock and power not sampled: %s", error)
+            return
+        self.reader = threading.Thread(target=self._read, args=(self.process,), daemon=True)
+        self.reader.start()
+
+    def _read(self, process: subprocess.Popen) -> None:
+        for line in process.stdout:
+            self.lines.append(line)
+
+    def stop(self) -> dict | None:
+        """Stop sampling; :func:`summarise` of what was sampled since :meth:`start`."""
+        if self.process is None:
+            return None
+        self.process.terminate()
+        self.process.wait()
+        self.reader.join()
+        self.process.stdout.close()
+        self.process = None
+        return summarise(self.lines)
