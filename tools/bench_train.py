@@ -16,7 +16,9 @@ Triton, other) and by kernel name, for the whole step and per range. On a GPU th
 ``gpu_step_time_s``: the GPU's time a step over the timed window without its first step, which
 starts on an idle GPU (:class:`tools.timed_window.GpuClock`), and ``gpu_power``: the card's SM
 clock and power over the timed window and how often its power cap held the clock down
-(:mod:`tools.gpu_power`). Each warm-up step's time is logged,
+(:mod:`tools.gpu_power`; ``conditioning_gpu_power`` the same while the conditioning passes are
+timed alone), and ``alloc_retries_while_timed``: how often the CUDA caching allocator had to empty
+its cache to find memory in the timed window. Each warm-up step's time is logged,
 and so is any timed step slower than ``--slow-step-s``, with the number of Dynamo graphs compiled
 so far; the report gives the graphs compiled while timed (``--log-recompiles`` prints Dynamo's
 reasons); a timed step in which any process compiled starts the timed window again
@@ -113,6 +115,14 @@ def time_conditioning(trainer, batch, repeats: int) -> float:
     return (time.perf_counter() - start) / repeats
 
 
+def alloc_retries(device) -> int | None:
+    """Times the CUDA caching allocator so far found no free block, emptied its cache and asked the
+    driver again (slow, and it synchronises): a step near the card's memory pays it. None on the CPU."""
+    import torch
+
+    return torch.cuda.memory_stats(device).get("num_alloc_retries", 0) if device.type == "cuda" else None
+
+
 def measure_stage(stage: int, batch_size: int, compile: bool, args: argparse.Namespace, shards: Path) -> dict:
     import torch
 
@@ -128,6 +138,7 @@ def measure_stage(stage: int, batch_size: int, compile: bool, args: argparse.Nam
         window, group = TimedWindow(args.warmup, args.steps, args.max_restarts), cpu_group()
         clock = GpuClock(device.type == "cuda")
         power = PowerSampler.for_device(device) if device.type == "cuda" else None
+        retries = alloc_retries(device)
         for batch in trainer.loader:
             meter.data_ready()
             trainer.train_step(batch)
@@ -158,6 +169,7 @@ def measure_stage(stage: int, batch_size: int, compile: bool, args: argparse.Nam
                 together(group)
                 graphs_before = graphs()
                 meter.reset()
+                retries = alloc_retries(device)
                 if power is not None:
                     power.start()
             if action == "done":
@@ -167,6 +179,7 @@ def measure_stage(stage: int, batch_size: int, compile: bool, args: argparse.Nam
         row["graphs_compiled_while_timed"] = graphs() - graphs_before
         row["timing_restarts"] = window.restarts
         row["gpu_power"] = power.stop() if power is not None else None
+        row["alloc_retries_while_timed"] = alloc_retries(device) - retries if retries is not None else None
         if args.synced_steps:  # the same steps with a wait for the GPU after each: what host read-backs cost
             synced = StepMeter()
             for _, batch in zip(range(args.synced_steps), trainer.loader):
@@ -189,7 +202,10 @@ def measure_stage(stage: int, batch_size: int, compile: bool, args: argparse.Nam
             batches = [b.to(device) for _, b in zip(range(args.profile), trainer.loader)]
             trace = Path(args.profile_trace) if args.profile_trace else None
             profiled = profile_steps(trainer, batches, kernels=args.profile_kernels, trace=trace)
+        if power is not None:
+            power.start()
         row["conditioning_s"] = time_conditioning(trainer, batch.to(device), args.steps)
+        row["conditioning_gpu_power"] = power.stop() if power is not None else None
         row.update(stage=stage, batch=trainer.config.data.batch_size, frames=batch.num_frames,
                    tflop_per_step=trainer.flops_per_step / 1e12, peak_memory_gib=peak_memory_gib(device),
                    trainable_params_M=sum(p.numel() for p in trainer.params) / 1e6,
