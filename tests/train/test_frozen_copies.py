@@ -98,3 +98,18 @@ def test_layers_with_copies_pickle():
     attach_low_precision_copies(net, torch.bfloat16)
     again = pickle.loads(pickle.dumps(net))
     assert type(again[0]) is type(net[0]) and torch.equal(again[0].weight_compute_copy, net[0].weight_compute_copy)
+
+
+@pytest.mark.parametrize("conv, shape", [(nn.Conv1d, (2, 4, 9)), (nn.Conv3d, (2, 4, 3, 5, 5))])
+def test_1d_and_3d_convolutions_compute_from_their_copies_as_autocast_would(conv, shape):
+    torch.manual_seed(0)
+    stock = conv(4, 6, 3, padding=1).requires_grad_(False)
+    copied = conv(4, 6, 3, padding=1).requires_grad_(False)
+    copied.load_state_dict(stock.state_dict())
+    assert attach_low_precision_copies(copied, torch.bfloat16, channels_last=True) == [WEIGHT, BIAS]
+    assert copied.weight_compute_copy.is_contiguous()  # only 2D convolutions are laid out channels-last
+    x = torch.randn(shape)
+    with torch.autocast("cpu", torch.bfloat16):
+        assert torch.equal(copied(x), stock(x))
+        copied.bias_compute_copy.zero_()
+        assert not torch.equal(copied(x), stock(x))
