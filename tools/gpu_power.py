@@ -2,9 +2,9 @@
 
 A card held at its power limit lowers its SM clock, so the same kernels take longer. The stage-2
 step's VAE encoder, run alone for a few seconds on an H100, draws the card's 700 W and its SM clock
-falls from 1980 MHz to 1400-1700 MHz (``BENCHMARKS.md``). MFU is reckoned against the card's peak
-at full clock, so a report that gives the clock and power of its timed window says how much of the
-distance to that peak is the power limit. ``nvidia-smi`` comes with the driver; where it is missing
+falls from 1980 MHz to 1400-1700 MHz (``BENCHMARKS.md``). MFU is reckoned against a fixed peak
+(989 TFLOP/s on an H100 or H200: 132 SMs at 1830 MHz), so a report that gives the clock and power
+of its timed window says how much of the distance to that peak is the power limit. ``nvidia-smi`` comes with the driver; where it is missing
 (a CPU run) nothing is sampled and the report says so with ``None``.
 """
 
