@@ -38,14 +38,13 @@ import argparse
 import json
 import logging
 import os
-import subprocess
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 from preprocess.annotators.oracle import OracleLocalise
 from preprocess.annotators.vlm import VlmLocaliser
+from tools.gpu_power import NvidiaSmi
 
 SAM2_CONFIG = "configs/sam2.1/sam2.1_hiera_b+.yaml"
 log = logging.getLogger("bench_pipeline")
@@ -125,33 +124,25 @@ def write_weights(folder: Path, sapiens: str, tiny: bool) -> Path:
     return path
 
 
-class GpuSampler:
-    """``nvidia-smi`` utilisation samples (time, percent) in a background thread."""
+class GpuSampler(NvidiaSmi):
+    """``nvidia-smi`` utilisation samples every ``period_ms``, from construction to :meth:`stop`;
+    the mean of every ``report_every_s`` is logged as it comes."""
 
     def __init__(self, period_ms: int = 500, report_every_s: float = 30.0):
-        self.samples: list[tuple[float, float]] = []
-        self.report_every_s = report_every_s
-        self.proc = subprocess.Popen(["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits",
-                                      f"-lms={period_ms}"], stdout=subprocess.PIPE, text=True)
-        self.thread = threading.Thread(target=self._read, daemon=True)
-        self.thread.start()
+        super().__init__("utilization.gpu", period_ms)
+        self.report_every_s, self.reported = report_every_s, time.time()
+        self.start()
 
-    def _read(self) -> None:
-        reported = time.time()
-        for line in self.proc.stdout:
-            if line.strip().isdigit():
-                now = time.time()
-                self.samples.append((now, float(line)))
-                if now - reported >= self.report_every_s:
-                    log.info("GPU busy %.0f%% over the last %.0f s", 100 * self.mean(reported, now), now - reported)
-                    reported = now
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.thread.join(timeout=5)
+    def line_read(self, line: str) -> None:
+        if not line.strip().isdigit():
+            return
+        now = self.times[-1]
+        if now - self.reported >= self.report_every_s:
+            log.info("GPU busy %.0f%% over the last %.0f s", 100 * self.mean(self.reported, now), now - self.reported)
+            self.reported = now
 
     def mean(self, start: float, end: float) -> float | None:
-        inside = [u for t, u in self.samples if start <= t <= end]
+        inside = [float(u) for t, u in zip(self.times, self.lines) if u.strip().isdigit() and start <= t <= end]
         return round(sum(inside) / len(inside) / 100, 3) if inside else None
 
 

@@ -5,7 +5,8 @@ step's VAE encoder, run alone for a few seconds on an H100, draws the card's 700
 falls from 1980 MHz to 1400-1700 MHz (``BENCHMARKS.md``). MFU is reckoned against a fixed peak
 (989 TFLOP/s on an H100 or H200: 132 SMs at 1830 MHz), so a report that gives the clock and power
 of its timed window says how much of the distance to that peak is the power limit. ``nvidia-smi`` comes with the driver; where it is missing
-(a CPU run) nothing is sampled and the report says so with ``None``.
+(a CPU run) nothing is sampled and the report says so with ``None``. :class:`NvidiaSmi`, the
+background poller under :class:`PowerSampler`, also gives ``tools.bench_pipeline`` its utilisation.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import logging
 import subprocess
 import threading
+import time
 
 log = logging.getLogger(__name__)
 
@@ -47,18 +49,63 @@ def summarise(lines: list[str]) -> dict | None:
             "slowdown_fraction": sum(bool(r[4] & SLOWDOWN) for r in rows) / n}
 
 
-class PowerSampler:
-    """``nvidia-smi`` polling one GPU every ``period_ms`` between :meth:`start` and :meth:`stop`.
+class NvidiaSmi:
+    """``nvidia-smi --query-gpu=FIELDS --format=csv,noheader,nounits`` every ``period_ms`` in a
+    background thread between :meth:`start` and :meth:`stop`: the lines it printed (``lines``) and
+    when each came (``times``, ``time.time()``). ``gpu`` is what ``nvidia-smi -i`` takes (an index or
+    a ``GPU-...`` UUID; every card if None); ``command`` replaces the whole command line. Where
+    ``nvidia-smi`` is missing nothing is sampled. Subclasses act on each line in :meth:`line_read`."""
 
-    ``gpu`` is what ``nvidia-smi -i`` takes (an index or a ``GPU-...`` UUID); ``command`` replaces
-    the whole command line (it must print lines in ``summarise``'s format)."""
-
-    def __init__(self, gpu: str | None = None, period_ms: int = 100, command: list[str] | None = None):
-        self.command = command or ["nvidia-smi", f"--query-gpu={QUERY}", "--format=csv,noheader,nounits",
+    def __init__(self, fields: str, period_ms: int, gpu: str | None = None, command: list[str] | None = None):
+        self.command = command or ["nvidia-smi", f"--query-gpu={fields}", "--format=csv,noheader,nounits",
                                    "-lms", str(period_ms), *(["-i", gpu] if gpu is not None else [])]
         self.process: subprocess.Popen | None = None
         self.reader: threading.Thread | None = None
         self.lines: list[str] = []
+        self.times: list[float] = []
+
+    def start(self) -> None:
+        """Start sampling afresh (what an earlier start sampled is dropped)."""
+        self._end()
+        self.lines, self.times = [], []
+        try:
+            self.process = subprocess.Popen(self.command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        except OSError as error:  # no nvidia-smi on this machine
+            log.info("GPU not sampled: %s", error)
+            return
+        self.reader = threading.Thread(target=self._read, args=(self.process,), daemon=True)
+        self.reader.start()
+
+    def _read(self, process: subprocess.Popen) -> None:
+        for line in process.stdout:
+            self.times.append(time.time())
+            self.lines.append(line)
+            self.line_read(line)
+
+    def line_read(self, line: str) -> None:
+        """Called in the reader thread for each line, after it is stored."""
+
+    def _end(self) -> bool:
+        """End the ``nvidia-smi`` process, if one runs; whether one did."""
+        if self.process is None:
+            return False
+        self.process.terminate()
+        self.process.wait()
+        self.reader.join()
+        self.process.stdout.close()
+        self.process = None
+        return True
+
+    def stop(self) -> None:
+        """Stop sampling; ``lines`` and ``times`` keep what was sampled."""
+        self._end()
+
+
+class PowerSampler(NvidiaSmi):
+    """The card's clock and power (:data:`QUERY`) every ``period_ms``; :meth:`stop` summarises them."""
+
+    def __init__(self, gpu: str | None = None, period_ms: int = 100, command: list[str] | None = None):
+        super().__init__(QUERY, period_ms, gpu, command)
 
     @classmethod
     def for_device(cls, device) -> "PowerSampler":
@@ -68,29 +115,6 @@ class PowerSampler:
 
         return cls(gpu=f"GPU-{torch.cuda.get_device_properties(device).uuid}")
 
-    def start(self) -> None:
-        """Start sampling afresh (what an earlier start sampled is dropped)."""
-        self.stop()
-        self.lines = []
-        try:
-            self.process = subprocess.Popen(self.command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        except OSError as error:  # no nvidia-smi on this machine
-            log.info("GPU clock and power not sampled: %s", error)
-            return
-        self.reader = threading.Thread(target=self._read, args=(self.process,), daemon=True)
-        self.reader.start()
-
-    def _read(self, process: subprocess.Popen) -> None:
-        for line in process.stdout:
-            self.lines.append(line)
-
     def stop(self) -> dict | None:
-        """Stop sampling; :func:`summarise` of what was sampled since :meth:`start`."""
-        if self.process is None:
-            return None
-        self.process.terminate()
-        self.process.wait()
-        self.reader.join()
-        self.process.stdout.close()
-        self.process = None
-        return summarise(self.lines)
+        """Stop sampling; :func:`summarise` of what was sampled since :meth:`start` (None if it was not sampling)."""
+        return summarise(self.lines) if self._end() else None
