@@ -13,7 +13,7 @@ import sys
 
 # Modules under tools/ that define a subcommand, in the order ``aa2 --help`` lists them.
 COMMANDS = ("demo", "synth", "preprocess", "train", "bench_model", "bench_annotators", "bench_train", "profile_diff", "inspect_shards",
-            "bench_dataset")
+            "bench_dataset", "bench_attention")
 
 
 def build_parser() -> argparse.ArgumentParser:
