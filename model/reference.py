@@ -18,9 +18,17 @@ from diffusers.models.attention_processor import Attention, AttnProcessor2_0
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 DECODER_PREFIXES = ("mid_block.", "up_blocks.")
-# Masked attention: the memory-efficient kernel (the flash kernels take no mask; cuDNN's masked
-# kernel was slower on an H100, BENCHMARKS.md), the plain arithmetic where it does not run (CPU).
+# Masked attention, in order of preference (the flash kernels take no mask), then the plain
+# arithmetic where no fused kernel runs (CPU). On an H100 the memory-efficient kernel is the faster
+# masked one for heads of up to 64 channels and cuDNN's for wider heads (`aa2 bench-attention
+# --pack 4`, BENCHMARKS.md).
 MASKED_BACKENDS = [SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
+WIDE_HEAD_MASKED_BACKENDS = [SDPBackend.CUDNN_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
+
+
+def masked_backends(head_dim: int) -> list[SDPBackend]:
+    """SDPA backends for a masked attention of this head size, the preferred first."""
+    return MASKED_BACKENDS if head_dim <= 64 else WIDE_HEAD_MASKED_BACKENDS
 
 
 class ReferenceBank:
@@ -95,7 +103,9 @@ def attention_with_reference(attn: Attention, hidden_states: torch.Tensor,
         key = attn.norm_k(key)
     if pack > 1:
         sequence = torch.arange(pack * tokens, device=query.device) // tokens
-        with sdpa_kernel(MASKED_BACKENDS):
+        # cuDNN's place in the default order varies with the card and the cuDNN version: for wide
+        # heads the order is set, for narrow ones the default call is kept
+        with sdpa_kernel(masked_backends(head_dim), set_priority=head_dim > 64):
             out = F.scaled_dot_product_attention(query, key, value, attn_mask=sequence[:, None] == sequence[None, :])
     else:
         out = F.scaled_dot_product_attention(query, key, value, dropout_p=0.0, is_causal=False)

@@ -8,10 +8,14 @@ as one row under a block-diagonal mask (:func:`model.reference.attention_with_re
 many times fewer tiles, the same result up to rounding, and no copy of the tokens (consecutive
 sequences of the [B*h*w, F, C] tokens already form one row).
 
-On an H100 (bf16, forward and backward, 4096 x 8 heads of 16 frames, head size 40) one such
-attention took 1.72 ms one sequence a row (cuDNN) and 0.71 ms four a row (the memory-efficient
-kernel). At head sizes above 64 (the motion modules at lower resolutions) four a row with that
-kernel was no faster (80) or slower (160), so those layers, and every layer on the CPU, run as
+On an H100 (bf16, forward and backward, 16384 x 8 heads of 16 frames, ``aa2 bench-attention``)
+one such attention took, one sequence a row against four a row: 6.03 against 1.57 ms at head
+size 40 (cuDNN, then the memory-efficient kernel), 8.68 against 4.05 ms at 80 and 16.19 against
+8.39 ms at 160 (cuDNN both ways; the memory-efficient kernel's backward is slow at these sizes).
+:func:`model.reference.masked_backends` picks the masked kernel by head size. In the whole
+stage-2 network (eager) packing the wider heads as well was 1.5-2% faster at batch 2 and within
+the noise at batch 1, and it is not measured in the compiled step, so by default only heads of up
+to 64 channels pack (``max_head_dim=160`` packs them all). On the CPU every layer runs as
 diffusers' ``AttnProcessor2_0``.
 """
 

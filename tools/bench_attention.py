@@ -6,7 +6,13 @@ the reference's 4096 (decoder, 8192 keys). This times ``F.scaled_dot_product_att
 shapes in bf16, forward and forward with backward, for every head size asked and every backend
 asked, and gives the achieved TFLOP/s of the FLOPs that ``torch.utils.flop_counter`` counts
 (those of the head size itself, as the training step's MFU counts them). A backend that cannot
-take a shape gives a row with its reason instead of stopping the run.
+take a shape gives a row with its reason instead of stopping the run; a kernel that faults (on an
+H100 with torch 2.11 the flash kernel at head size 160 and 16384 x 8 sequences of 16 tokens made
+an illegal memory access, which ends the process) leaves the rows before it in ``--out``.
+
+``--pack N`` times the motion modules' way instead (:mod:`model.temporal`): N sequences of
+``--queries`` tokens attend as one row under a block-diagonal mask (keys = queries); the counted
+FLOPs are then those of the whole row, masked products included.
 
 ``aa2 bench-attention`` (GPU; ``--device cpu`` with small shapes checks the plumbing).
 """
@@ -33,22 +39,30 @@ def _backend(name: str):
 
 
 def bench_case(sequences: int, heads: int, queries: int, keys: int, head_size: int, backend: str, device,
-               dtype, warmup: int = 3, repeat: int = 10) -> dict:
-    """One shape through one backend: ms and TFLOP/s of the forward and of the backward."""
+               dtype, warmup: int = 3, repeat: int = 10, pack: int = 1) -> dict:
+    """One shape through one backend: ms and TFLOP/s of the forward and of the backward; with
+    ``pack`` > 1, ``pack`` sequences a row under a block-diagonal mask."""
     import torch
     import torch.nn.functional as F
     from torch.nn.attention import sdpa_kernel
 
     from train.metrics import count_flops
 
+    if pack > 1 and (keys != queries or sequences % pack):
+        raise ValueError(f"packing {pack} sequences a row needs keys = queries and a number of sequences it divides, "
+                         f"got {queries} queries, {keys} keys, {sequences} sequences")
     row = {"sequences": sequences, "heads": heads, "queries": queries, "keys": keys, "head_size": head_size,
-           "backend": backend}
-    q = torch.randn(sequences, heads, queries, head_size, device=device, dtype=dtype, requires_grad=True)
-    k, v = (torch.randn(sequences, heads, keys, head_size, device=device, dtype=dtype, requires_grad=True)
-            for _ in range(2))
+           "backend": backend, "pack": pack}
+    rows, tokens = sequences // pack, queries * pack
+    q, k, v = (torch.randn(rows, heads, length, head_size, device=device, dtype=dtype, requires_grad=True)
+               for length in (tokens, keys * pack, keys * pack))
+    mask = None
+    if pack > 1:
+        sequence = torch.arange(tokens, device=device) // queries
+        mask = sequence[:, None] == sequence[None, :]
 
     def forward():
-        return F.scaled_dot_product_attention(q, k, v)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
 
     with sdpa_kernel(_backend(backend)):
         try:
@@ -66,11 +80,13 @@ def bench_case(sequences: int, heads: int, queries: int, keys: int, head_size: i
             both()
         forward_s = timed(forward, device, repeat)
         both_s = timed(both, device, repeat)
-    backward_s = max(both_s - forward_s, 1e-9)
-    row.update(forward_ms=round(forward_s * 1e3, 3), backward_ms=round(backward_s * 1e3, 3),
-               forward_flop=forward_flop, backward_flop=both_flop - forward_flop)
-    row["forward_tflops"] = round(forward_flop / forward_s / 1e12, 3)
-    row["backward_tflops"] = round(row["backward_flop"] / backward_s / 1e12, 3)
+    # the backward's time is the difference of two timings: at tiny shapes noise can make it 0
+    backward_s = max(both_s - forward_s, 0.0)
+    row.update(forward_ms=round(forward_s * 1e3, 3), forward_backward_ms=round(both_s * 1e3, 3),
+               backward_ms=round(backward_s * 1e3, 3), forward_flop=forward_flop,
+               backward_flop=both_flop - forward_flop)
+    row["forward_tflops"] = float(f"{forward_flop / forward_s / 1e12:.4g}")
+    row["backward_tflops"] = float(f"{row['backward_flop'] / backward_s / 1e12:.4g}") if backward_s else None
     return row
 
 
@@ -83,25 +99,26 @@ def run(args: argparse.Namespace) -> int:
     if unknown:
         raise SystemExit(f"unknown backends {sorted(unknown)}; choose from {BACKENDS}")
     rows = []
-    for keys in args.keys:
-        for head_size in args.head_sizes:
-            for backend in args.backends:
-                row = bench_case(args.sequences, args.heads, args.queries, keys, head_size, backend, device, dtype,
-                                 args.warmup, args.repeat)
-                rows.append(row)
-                if "error" in row:
-                    log.info("keys %d, head %d, %s: unavailable (%s)", keys, head_size, backend, row["error"])
-                else:
-                    log.info("keys %d, head %d, %s: forward %.2f ms (%.0f TFLOP/s), backward %.2f ms (%.0f TFLOP/s)",
-                             keys, head_size, backend, row["forward_ms"], row["forward_tflops"], row["backward_ms"],
-                             row["backward_tflops"])
-                if device.type == "cuda":
-                    torch.cuda.empty_cache()
     report = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
               "torch": torch.__version__, "dtype": str(dtype).removeprefix("torch."), "rows": rows}
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(report, indent=1))
+    for keys in args.keys:
+        for head_size in args.head_sizes:
+            for backend in args.backends:
+                row = bench_case(args.sequences, args.heads, args.queries, keys, head_size, backend, device, dtype,
+                                 args.warmup, args.repeat, args.pack)
+                rows.append(row)
+                if "error" in row:
+                    log.info("keys %d, head %d, %s: unavailable (%s)", keys, head_size, backend, row["error"])
+                else:
+                    log.info("keys %d, head %d, %s: forward %.2f ms (%.0f TFLOP/s), backward %.2f ms (%s TFLOP/s)",
+                             keys, head_size, backend, row["forward_ms"], row["forward_tflops"], row["backward_ms"],
+                             row["backward_tflops"])
+                if args.out:  # after every row: a kernel fault that ends the process keeps the rows before it
+                    Path(args.out).write_text(json.dumps(report, indent=1))
+                if device.type == "cuda":
+                    torch.cuda.empty_cache()
     print(json.dumps(report))
     return 0
 
@@ -114,6 +131,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="keys a query sees (with the reference's tokens: twice the queries)")
     parser.add_argument("--head-sizes", type=int, nargs="+", default=[40, 48, 64, 80, 128])
     parser.add_argument("--backends", nargs="+", default=["cudnn", "flash"], help=f"from {BACKENDS}")
+    parser.add_argument("--pack", type=int, default=1,
+                        help="sequences a row under a block-diagonal mask, as the motion modules attend (keys = queries)")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--repeat", type=int, default=10)
     parser.add_argument("--device", default=None, help="default: cuda if available")

@@ -4,8 +4,9 @@ import pytest
 import torch
 from diffusers import UNetMotionModel
 from diffusers.models.attention_processor import Attention, AttnProcessor2_0
+from torch.nn.attention import SDPBackend
 
-from model.reference import attention_with_reference
+from model.reference import attention_with_reference, masked_backends
 from model.temporal import PackedTemporalAttnProcessor, install_packed_temporal_attention
 from tests.model.conftest import FRAMES, make_inputs
 from tests.model.test_aa2_parity import aa2_from_unet, tiny_options
@@ -36,6 +37,22 @@ def test_packed_rows_give_the_stock_attention_and_gradients_of_each_sequence_alo
     # without the mask the sequences of a row would see each other
     mixed = attention_with_reference(attn, x[:4].reshape(1, 64, 32), None).reshape(4, 16, 32)
     assert not torch.allclose(mixed, AttnProcessor2_0()(attn, x[:4]), atol=1e-3)
+
+
+@pytest.mark.parametrize("head_dim", [80, 160])
+def test_wide_heads_pack_too_and_keep_the_stock_results(head_dim):
+    attn = _attention(heads=2, head_dim=head_dim)
+    x = torch.randn(8, 16, 2 * head_dim)
+    packed = PackedTemporalAttnProcessor(pack_to=64, max_head_dim=160, cpu=True)
+    assert packed.pack(attn, x) == 4
+    for got, want in zip(_grads(attn, packed, x), _grads(attn, AttnProcessor2_0(), x)):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_masked_kernels_are_chosen_by_head_size():
+    assert masked_backends(40)[0] == SDPBackend.EFFICIENT_ATTENTION and masked_backends(64)[0] == SDPBackend.EFFICIENT_ATTENTION
+    assert masked_backends(80)[0] == SDPBackend.CUDNN_ATTENTION and masked_backends(160)[0] == SDPBackend.CUDNN_ATTENTION
+    assert all(backends[-1] == SDPBackend.MATH for backends in (masked_backends(40), masked_backends(160)))
 
 
 def test_a_packed_call_compiles_into_one_graph():
