@@ -16,6 +16,8 @@ from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 from model import (AA2Model, AA2Options, aa2_from_pretrained, build_model, full_config, inflate_to_video,
                    load_image_encoder, load_motion_adapter, load_vae, tiny_config)
 
+from model.temporal import install_packed_temporal_attention
+
 from .config import TrainConfig
 from .diffusion import build_scheduler
 
@@ -90,4 +92,6 @@ def build_components(config: TrainConfig) -> Components:
         frozen.requires_grad_(False).eval()
     if config.model.gradient_checkpointing:
         model.enable_gradient_checkpointing()
+    if model.is_video:
+        install_packed_temporal_attention(model.denoising_unet, max_head_dim=config.model.temporal_pack_max_head_dim)
     return Components(model, vae, encoder, build_scheduler(config.diffusion))

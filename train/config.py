@@ -82,6 +82,14 @@ class ModelConfig:
     the float32 weights. The copies take 2 bytes per frozen parameter (3.2 GiB at stage 2); a
     compiled stage-2 step on an H100 took 0.3060-0.3081 s against 0.3094-0.3142 s without them
     (two machines; 962 cast kernels a step down to 308)."""
+    temporal_pack_max_head_dim: int = 64
+    """On a GPU, the video model's motion modules attend 4 sequences of 16 frames a row under a
+    block-diagonal mask (:mod:`model.temporal`) in layers whose heads are at most this wide; the
+    same results up to rounding. SD 1.5's heads are 40, 80 and 160 channels wide: 64 packs the
+    first (on the memory-efficient kernel), 160 all of them (the wider ones on cuDNN's masked
+    kernel, which takes half the time of one sequence a row there, ``aa2 bench-attention --pack
+    4``), 0 none. In the eager stage-2 network on an H100, 160 against 64 was 1.5-2% faster at
+    batch 2 and within the noise at batch 1; the compiled step is not measured with 160."""
     vae_chunk: int = 16
     """Images per VAE encoder call; a step's images (target, reference, environment, objects) are one stack.
     Fewer, larger calls are faster: compiled, a stage-2 step's 49 images took 0.14 s of GPU time in
@@ -119,6 +127,9 @@ class ModelConfig:
             raise ValueError(f"model.arch must be one of {ARCHS}, got {self.arch!r}")
         if self.compile_scope not in COMPILE_SCOPES:
             raise ValueError(f"model.compile_scope must be one of {COMPILE_SCOPES}, got {self.compile_scope!r}")
+        if self.temporal_pack_max_head_dim < 0:
+            raise ValueError("model.temporal_pack_max_head_dim must be >= 0 (0 packs no motion-module attention), "
+                             f"got {self.temporal_pack_max_head_dim}")
         if self.vae_chunk < 1:
             raise ValueError(f"model.vae_chunk must be >= 1, got {self.vae_chunk}")
         if not 1 <= self.vae_pad_to <= self.vae_chunk:

@@ -213,6 +213,7 @@ def test_compiled_runs_log_the_graphs_compiled_so_far(shards, tmp_path):
         (["model.compile=true", "model.compile_backend=aot_eager", "model.compile_channels_last=true"],
          "compile_backend=inductor"),
         (["model.compile_scope=layers"], "model.compile_scope must be one of"),
+        (["model.temporal_pack_max_head_dim=-1"], "model.temporal_pack_max_head_dim must be >= 0"),
         (["model.compile_mode=fast"], "model.compile_mode must be one of"),
         (["model.compile_mode=reduce-overhead"], "model.compile_mode=reduce-overhead needs model.compile=true"),
         (["model.compile=true", "model.compile_mode=reduce-overhead", "optim.grad_accum=2"], "optim.grad_accum=1"),
@@ -222,6 +223,16 @@ def test_compiled_runs_log_the_graphs_compiled_so_far(shards, tmp_path):
 def test_contradictory_config_fails_at_start(shards, tmp_path, overrides, needle):
     with pytest.raises(ValueError, match=needle):
         tiny_config(shards, tmp_path, *overrides)
+
+
+def test_the_motion_modules_pack_up_to_the_configured_head_size(shards, tmp_path):
+    from train.components import build_components
+
+    for limit in (0, 160):
+        model = build_components(tiny_config(shards, tmp_path, f"model.temporal_pack_max_head_dim={limit}",
+                                             stage=2)).model
+        temporal = [p for n, p in model.denoising_unet.attn_processors.items() if ".motion_modules." in n]
+        assert temporal and {p.max_head_dim for p in temporal} == {limit}
 
 
 def test_validation_writes_the_preview_and_logs_its_grid_to_tensorboard(shards, tmp_path):
