@@ -18,14 +18,32 @@ import time
 
 log = logging.getLogger(__name__)
 
-QUERY = "clocks.sm,clocks.max.sm,power.draw,power.limit,clocks_throttle_reasons.active"
-# bits of clocks_throttle_reasons.active (nvidia-smi --help-query-gpu)
+QUERY = "clocks.sm,clocks.max.sm,power.draw,power.limit,{reasons}"
+# The field of the reasons for a lowered clock: drivers from 535 on call it clocks_event_reasons
+# and keep the older name, clocks_throttle_reasons, as an alias that later ones may drop.
+REASONS_FIELDS = ("clocks_event_reasons.active", "clocks_throttle_reasons.active")
+# bits of that field (nvidia-smi --help-query-gpu)
 SW_POWER_CAP = 0x4
 SLOWDOWN = 0x8 | 0x20 | 0x40 | 0x80  # hardware slowdown, software and hardware thermal, power brake
 
 
+def reasons_field(executable: str = "nvidia-smi") -> str:
+    """The first of :data:`REASONS_FIELDS` that this machine's ``nvidia-smi`` answers (the last one
+    where none does or ``nvidia-smi`` is missing, and sampling then finds nothing either)."""
+    for field in REASONS_FIELDS[:-1]:
+        try:
+            done = subprocess.run([executable, f"--query-gpu={field}", "--format=csv,noheader"],
+                                  capture_output=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            break
+        if done.returncode == 0:
+            return field
+    return REASONS_FIELDS[-1]
+
+
 def summarise(lines: list[str]) -> dict | None:
-    """Lines of ``nvidia-smi --query-gpu=QUERY --format=csv,noheader,nounits`` -> the window's mean
+    """Lines of ``nvidia-smi --query-gpu=QUERY --format=csv,noheader,nounits`` (with the field of
+    :func:`reasons_field`) -> the window's mean
     and lowest SM clock, the card's top SM clock, mean power, the power limit, and the fractions of
     samples in which the clock was held down by the power cap and by heat or a hardware slowdown.
     Lines that do not parse (a field the driver reports as ``[N/A]``) are left out; None if none do."""
@@ -105,7 +123,7 @@ class PowerSampler(NvidiaSmi):
     """The card's clock and power (:data:`QUERY`) every ``period_ms``; :meth:`stop` summarises them."""
 
     def __init__(self, gpu: str | None = None, period_ms: int = 100, command: list[str] | None = None):
-        super().__init__(QUERY, period_ms, gpu, command)
+        super().__init__(QUERY.format(reasons=reasons_field()) if command is None else "", period_ms, gpu, command)
 
     @classmethod
     def for_device(cls, device) -> "PowerSampler":

@@ -1,11 +1,12 @@
 """The GPU clock and power sampler: nvidia-smi's lines summarised, sampling in a real subprocess."""
 
+import os
 import sys
 import time
 
 import pytest
 
-from tools.gpu_power import PowerSampler, summarise
+from tools.gpu_power import REASONS_FIELDS, PowerSampler, reasons_field, summarise
 
 # nvidia-smi --query-gpu=QUERY --format=csv,noheader,nounits, as an H100 printed them (clocks.max.sm added)
 LINES = ["1980, 1980, 121.51, 700.00, 0x0000000000000000",
@@ -55,3 +56,24 @@ def test_without_nvidia_smi_nothing_is_sampled():
     sampler = PowerSampler(command=["/nonexistent/nvidia-smi"])
     sampler.start()
     assert sampler.stop() is None
+
+
+def _stand_in(folder, rejects: str = ""):
+    """An ``nvidia-smi`` that prints one value and rejects queries naming ``rejects`` as a driver
+    rejects a field it does not know (exit status 2)."""
+    script = folder / "nvidia-smi"
+    reject = f'case "$1" in *{rejects}*) echo "Field is not a valid field to query."; exit 2;; esac\n' if rejects else ""
+    script.write_text(f"#!/bin/sh\n{reject}echo 0x0000000000000000\n")
+    script.chmod(0o755)
+    return script
+
+
+def test_the_clock_reasons_field_is_the_name_the_driver_answers(tmp_path, monkeypatch):
+    new, old = REASONS_FIELDS
+    for folder in ("old", "new"):
+        (tmp_path / folder).mkdir()
+    assert reasons_field(str(_stand_in(tmp_path / "old", rejects="clocks_event_reasons"))) == old
+    assert reasons_field(str(_stand_in(tmp_path / "new"))) == new
+    assert reasons_field(str(tmp_path / "missing")) == old
+    monkeypatch.setenv("PATH", f"{tmp_path / 'new'}{os.pathsep}{os.environ['PATH']}")
+    assert any(arg.endswith(new) for arg in PowerSampler().command)  # the sampler queries the name found
