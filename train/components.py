@@ -15,7 +15,6 @@ from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
 from model import (AA2Model, AA2Options, aa2_from_pretrained, build_model, full_config, inflate_to_video,
                    load_image_encoder, load_motion_adapter, load_vae, tiny_config)
-
 from model.temporal import install_packed_temporal_attention
 
 from .config import TrainConfig
