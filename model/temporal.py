@@ -21,6 +21,9 @@ diffusers' ``AttnProcessor2_0``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 from diffusers.models.attention_processor import Attention, AttnProcessor2_0
 
@@ -35,10 +38,11 @@ class PackedTemporalAttnProcessor(AttnProcessor2_0):
     def __init__(self, pack_to: int = 64, max_head_dim: int = 64, cpu: bool = False) -> None:
         super().__init__()
         self.pack_to, self.max_head_dim, self.cpu = pack_to, max_head_dim, cpu
+        self.paused = False  # set by :func:`unpacked`
 
     def pack(self, attn: Attention, hidden_states: torch.Tensor) -> int:
         """Sequences a row for this call (1: not packed)."""
-        if hidden_states.ndim != 3 or attn.spatial_norm is not None or attn.group_norm is not None:
+        if self.paused or hidden_states.ndim != 3 or attn.spatial_norm is not None or attn.group_norm is not None:
             return 1
         batch, tokens = hidden_states.shape[:2]
         pack = self.pack_to // tokens
@@ -62,3 +66,20 @@ def install_packed_temporal_attention(unet: torch.nn.Module, **options) -> int:
     unet.set_attn_processor({name: PackedTemporalAttnProcessor(**options) if name in temporal else current
                              for name, current in processors.items()})
     return len(temporal)
+
+
+@contextmanager
+def unpacked(module: torch.nn.Module) -> Iterator[int]:
+    """Inside, every :class:`PackedTemporalAttnProcessor` in ``module`` runs one sequence a row
+    (the same results up to rounding); yields how many there are. For counting the model's FLOPs:
+    a packed row's masked products are work the kernel does, not the model's arithmetic (at 4
+    sequences a row, 4 times the model's products of those layers)."""
+    processors = [layer.processor for layer in module.modules()
+                  if isinstance(layer, Attention) and isinstance(layer.processor, PackedTemporalAttnProcessor)]
+    for processor in processors:
+        processor.paused = True
+    try:
+        yield len(processors)
+    finally:
+        for processor in processors:
+            processor.paused = False

@@ -147,12 +147,15 @@ def time_steps(step, device, warmup: int, steps: int) -> tuple[float, float | No
 def run_case(case: BenchCase, args: argparse.Namespace) -> dict:
     import torch
 
+    from model.temporal import unpacked
+
     row = {"case": case.name, **asdict(case)}
     try:
         eager, step, trained, net = build_step(case, args.tiny, args.latent, args.device)
         row["trained_params_M"] = round(trained / 1e6, 1)
         row["total_params_M"] = round(sum(p.numel() for p in net.parameters()) / 1e6, 1)
-        flops = count_flops(eager)
+        with unpacked(net):  # the model's FLOPs: not those of packed rows' masked products
+            flops = count_flops(eager)
         seconds, peak = time_steps(step, args.device, args.warmup, args.steps)
         samples = case.batch * case.frames
         row.update(step_s=round(seconds, 4), samples_per_s=round(samples / seconds, 2),

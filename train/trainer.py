@@ -26,6 +26,7 @@ from diffusers.optimization import get_scheduler
 from dataset.stream import ShardStream, StreamConfig
 from dataset.stream_loader import StreamLoader
 from model import set_trainable
+from model.temporal import unpacked
 
 from . import checkpointing as ckpt
 from .channels_last import rewrite_vae_encoder, swap_group_norms
@@ -209,8 +210,9 @@ class Trainer:
             torch.compiler.cudagraph_mark_step_begin()  # the last step's graph outputs are no longer read
         out = {}
         with self.accelerator.accumulate(self.model):
-            if self.flops_per_step is None:
-                loss, flops = count_flops(lambda: self._backward(batch))
+            if self.flops_per_step is None:  # the model's FLOPs: not those of packed rows' masked products
+                with unpacked(self.components.model):
+                    loss, flops = count_flops(lambda: self._backward(batch))
                 self.flops_per_step = flops * self.config.optim.grad_accum
                 self._compile_after_counting(batch)
             else:

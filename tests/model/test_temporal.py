@@ -7,7 +7,7 @@ from diffusers.models.attention_processor import Attention, AttnProcessor2_0
 from torch.nn.attention import SDPBackend
 
 from model.reference import attention_with_reference, masked_backends
-from model.temporal import PackedTemporalAttnProcessor, install_packed_temporal_attention
+from model.temporal import PackedTemporalAttnProcessor, install_packed_temporal_attention, unpacked
 from tests.model.conftest import FRAMES, make_inputs
 from tests.model.test_aa2_parity import aa2_from_unet, tiny_options
 
@@ -114,3 +114,27 @@ def test_the_video_model_packs_its_motion_modules_only_and_keeps_the_stock_outpu
                      encoder_hidden_states=inputs["image_embeds"].repeat_interleave(FRAMES, 0)).sample
     torch.testing.assert_close(model(**inputs), expected, rtol=0, atol=1e-5)
     assert len(packs) == len(temporal) and set(packs) == {4}  # every motion-module attention ran packed
+
+
+@torch.no_grad()
+def test_unpacked_counts_the_models_flops_and_packing_resumes_after(tiny_unet, tiny_adapter):
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = aa2_from_unet(tiny_unet, tiny_adapter, tiny_options()).eval()
+    inputs = make_inputs(reference=False)
+
+    def flops():
+        counter = FlopCounterMode(display=False)
+        with counter:
+            out = model(**inputs)
+        return counter.get_total_flops(), out
+
+    stock, expected = flops()  # on the CPU the installed processors run one sequence a row
+    layers = install_packed_temporal_attention(model.denoising_unet, pack_to=4 * FRAMES, cpu=True)
+    packed, _ = flops()
+    with unpacked(model) as paused:
+        inside, out = flops()
+    assert paused == layers > 0
+    assert packed > stock and inside == stock  # a packed row counts its masked products too
+    torch.testing.assert_close(out, expected, rtol=0, atol=0)
+    assert flops()[0] == packed  # packing resumes on leaving
