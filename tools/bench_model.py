@@ -115,15 +115,6 @@ def build_step(case: BenchCase, tiny: bool, latent: int, device):
     return make_step(net), make_step(compiled), sum(p.numel() for p in params), net
 
 
-def count_flops(step) -> int:
-    from torch.utils.flop_counter import FlopCounterMode
-
-    counter = FlopCounterMode(display=False)
-    with counter:
-        step()
-    return counter.get_total_flops()
-
-
 def time_steps(step, device, warmup: int, steps: int) -> tuple[float, float | None]:
     """(seconds per step, peak GiB allocated during the timed steps; None off CUDA)."""
     import torch
@@ -147,15 +138,14 @@ def time_steps(step, device, warmup: int, steps: int) -> tuple[float, float | No
 def run_case(case: BenchCase, args: argparse.Namespace) -> dict:
     import torch
 
-    from model.temporal import unpacked
+    from train.metrics import count_model_flops
 
     row = {"case": case.name, **asdict(case)}
     try:
         eager, step, trained, net = build_step(case, args.tiny, args.latent, args.device)
         row["trained_params_M"] = round(trained / 1e6, 1)
         row["total_params_M"] = round(sum(p.numel() for p in net.parameters()) / 1e6, 1)
-        with unpacked(net):  # the model's FLOPs: not those of packed rows' masked products
-            flops = count_flops(eager)
+        flops = count_model_flops(net, eager)[1]
         seconds, peak = time_steps(step, args.device, args.warmup, args.steps)
         samples = case.batch * case.frames
         row.update(step_s=round(seconds, 4), samples_per_s=round(samples / seconds, 2),

@@ -42,6 +42,16 @@ def count_flops(fn) -> tuple[object, int]:
     return result, counter.get_total_flops()
 
 
+def count_model_flops(model: torch.nn.Module, fn) -> tuple[object, int]:
+    """:func:`count_flops` of ``fn()`` with ``model``'s packed motion-module attention run one
+    sequence a row (:func:`model.temporal.unpacked`; the same results up to rounding): the model's
+    FLOPs, not those of a packed row's masked products."""
+    from model.temporal import unpacked
+
+    with unpacked(model):
+        return count_flops(fn)
+
+
 @dataclass
 class StepMeter:
     """Accumulates timing between two log points."""

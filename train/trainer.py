@@ -26,7 +26,6 @@ from diffusers.optimization import get_scheduler
 from dataset.stream import ShardStream, StreamConfig
 from dataset.stream_loader import StreamLoader
 from model import set_trainable
-from model.temporal import unpacked
 
 from . import checkpointing as ckpt
 from .channels_last import rewrite_vae_encoder, swap_group_norms
@@ -38,7 +37,7 @@ from dataset.config_io import save_config
 from .diffusion import diffusion_loss, drop_mask, sample_noise, sample_timesteps, training_target
 from .ema import LerpEMAModel
 from .frozen_copies import attach_low_precision_copies, refresh_low_precision_copies
-from .metrics import StepMeter, compiled_graphs, count_flops, peak_memory_gib, peak_tflops
+from .metrics import StepMeter, compiled_graphs, count_model_flops, peak_memory_gib, peak_tflops
 from .preview import generate, log_preview, write_preview
 
 log = logging.getLogger(__name__)
@@ -210,9 +209,8 @@ class Trainer:
             torch.compiler.cudagraph_mark_step_begin()  # the last step's graph outputs are no longer read
         out = {}
         with self.accelerator.accumulate(self.model):
-            if self.flops_per_step is None:  # the model's FLOPs: not those of packed rows' masked products
-                with unpacked(self.components.model):
-                    loss, flops = count_flops(lambda: self._backward(batch))
+            if self.flops_per_step is None:
+                loss, flops = count_model_flops(self.components.model, lambda: self._backward(batch))
                 self.flops_per_step = flops * self.config.optim.grad_accum
                 self._compile_after_counting(batch)
             else:
