@@ -82,14 +82,14 @@ class ModelConfig:
     the float32 weights. The copies take 2 bytes per frozen parameter (3.2 GiB at stage 2); a
     compiled stage-2 step on an H100 took 0.3060-0.3081 s against 0.3094-0.3142 s without them
     (two machines; 962 cast kernels a step down to 308)."""
-    temporal_pack_max_head_dim: int = 64
+    temporal_pack_max_head_dim: int = 160
     """On a GPU, the video model's motion modules attend 4 sequences of 16 frames a row under a
     block-diagonal mask (:mod:`model.temporal`) in layers whose heads are at most this wide; the
-    same results up to rounding. SD 1.5's heads are 40, 80 and 160 channels wide: 64 packs the
-    first (on the memory-efficient kernel), 160 all of them (the wider ones on cuDNN's masked
+    same results up to rounding. SD 1.5's heads are 40, 80 and 160 channels wide: 160 packs all
+    of them (the 40-channel heads on the memory-efficient kernel, the wider ones on cuDNN's masked
     kernel, which takes half the time of one sequence a row there, ``aa2 bench-attention --pack
-    4``), 0 none. In the eager stage-2 network on an H100, 160 against 64 was 1.5-2% faster at
-    batch 2 and within the noise at batch 1; the compiled step is not measured with 160."""
+    4``), 64 only the first, 0 none. The compiled stage-2 step with 160 against 64: 0.3081-0.3089
+    against 0.3111 s on one H100 at batch 1."""
     vae_chunk: int = 16
     """Images per VAE encoder call; a step's images (target, reference, environment, objects) are one stack.
     Fewer, larger calls are faster: compiled, a stage-2 step's 49 images took 0.14 s of GPU time in

@@ -62,16 +62,17 @@ def test_a_packed_call_compiles_into_one_graph():
     torch.testing.assert_close(compiled(x), AttnProcessor2_0()(attn, x), rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("shape, heads, head_dim, cpu, why", [
-    ((24, 16, 32), 4, 8, False, "on the CPU unless asked"),
-    ((24, 16, 320), 4, 80, True, "head size above 64"),
-    ((22, 16, 32), 4, 8, True, "a batch the pack does not divide"),
-    ((24, 40, 32), 4, 8, True, "sequences longer than half a row"),
+@pytest.mark.parametrize("shape, heads, head_dim, cpu, limit, why", [
+    ((24, 16, 32), 4, 8, False, 160, "on the CPU unless asked"),
+    ((24, 16, 320), 4, 80, True, 64, "head size above max_head_dim"),
+    ((24, 16, 640), 4, 160, True, 159, "head size above max_head_dim"),
+    ((22, 16, 32), 4, 8, True, 160, "a batch the pack does not divide"),
+    ((24, 40, 32), 4, 8, True, 160, "sequences longer than half a row"),
 ])
-def test_calls_that_would_not_pay_or_do_not_fit_run_one_sequence_a_row(shape, heads, head_dim, cpu, why):
+def test_calls_that_would_not_pay_or_do_not_fit_run_one_sequence_a_row(shape, heads, head_dim, cpu, limit, why):
     attn = _attention(heads, head_dim)
     x = torch.randn(*shape)
-    processor = PackedTemporalAttnProcessor(pack_to=64, cpu=cpu)
+    processor = PackedTemporalAttnProcessor(pack_to=64, max_head_dim=limit, cpu=cpu)
     assert processor.pack(attn, x) == 1, why
     torch.testing.assert_close(processor(attn, x), AttnProcessor2_0()(attn, x), rtol=0, atol=0)
 
