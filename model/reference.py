@@ -103,9 +103,10 @@ def attention_with_reference(attn: Attention, hidden_states: torch.Tensor,
         key = attn.norm_k(key)
     if pack > 1:
         sequence = torch.arange(pack * tokens, device=query.device) // tokens
-        # cuDNN's place in the default order varies with the card and the cuDNN version: for wide
-        # heads the order is set, for narrow ones the default call is kept
-        with sdpa_kernel(masked_backends(head_dim), set_priority=head_dim > 64):
+        # cuDNN's place in the default order varies with the card and the cuDNN version: where it
+        # is preferred the order is set, otherwise the default call is kept
+        backends = masked_backends(head_dim)
+        with sdpa_kernel(backends, set_priority=backends is WIDE_HEAD_MASKED_BACKENDS):
             out = F.scaled_dot_product_attention(query, key, value, attn_mask=sequence[:, None] == sequence[None, :])
     else:
         out = F.scaled_dot_product_attention(query, key, value, dropout_p=0.0, is_causal=False)
