@@ -6,7 +6,8 @@ the reference, the frames that show objects or one blank frame). This times
 ways: eager with cuDNN's heuristic algorithm choice, eager with ``cudnn.benchmark``, compiled
 (``torch.compile`` of the encoder), compiled in channels-last memory, compiled for static shapes
 as the trainer does (``model.compile_vae``), the same after
-:func:`train.channels_last.rewrite_vae_encoder` (``model.rewrite_vae``), and compiled for static
+:func:`train.channels_last.rewrite_vae_encoder` (``model.rewrite_vae``), that with its kernels
+tuned by Inductor's coordinate descent (``model.vae_tuning``), and compiled for static
 shapes with Inductor's ``max-autotune-no-cudagraphs`` mode (convolutions and matrix products timed
 against Triton templates). Counted FLOPs give the achieved TFLOP/s of each.
 """
@@ -18,15 +19,15 @@ import time
 from tools.timing import sync
 
 WAYS = ("eager", "eager_benchmark", "compiled", "compiled_channels_last", "compiled_static", "compiled_rewritten",
-        "max_autotune")
+        "compiled_tuned", "max_autotune")
 
 
 
 def _compiled(encoder, way: str):
     import torch
 
-    if way in ("compiled_static", "compiled_rewritten"):
-        return torch.compile(encoder, dynamic=False)
+    if way in ("compiled_static", "compiled_rewritten", "compiled_tuned"):
+        return torch.compile(encoder, dynamic=False, options={"coordinate_descent_tuning": way == "compiled_tuned"})
     if way == "max_autotune":
         return torch.compile(encoder, dynamic=False, mode="max-autotune-no-cudagraphs")
     return torch.compile(encoder)
@@ -58,7 +59,7 @@ def bench_vae(images: int = 48, size: int = 512, repeat: int = 5, tiny: bool = F
             vae = (tiny_vae() if tiny else sd15_vae()).to(device, dtype).eval()
             if way.endswith("channels_last"):
                 vae.to(memory_format=torch.channels_last)
-            if way == "compiled_rewritten":
+            if way in ("compiled_rewritten", "compiled_tuned"):
                 rewrite_vae_encoder(vae.encoder)
             if way != "eager" and not way.startswith("eager_"):
                 vae.encoder = _compiled(vae.encoder, way)

@@ -140,7 +140,7 @@ class Trainer:
         # static shapes: the calls are padded to a few batch sizes (vae_options)
         torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit,
                                                     2 * m.vae_chunk // m.vae_pad_to)
-        return torch.compile(vae.encoder, dynamic=False)
+        return torch.compile(vae.encoder, dynamic=False, options={"coordinate_descent_tuning": m.vae_tuning})
 
     def _compile_options(self) -> dict:
         """``torch.compile`` arguments of the model (whole or by blocks)."""

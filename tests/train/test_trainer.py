@@ -212,6 +212,7 @@ def test_compiled_runs_log_the_graphs_compiled_so_far(shards, tmp_path):
         (["model.compile_channels_last=true"], "model.compile_channels_last needs model.compile=true"),
         (["model.compile=true", "model.compile_backend=aot_eager", "model.compile_channels_last=true"],
          "compile_backend=inductor"),
+        (["model.vae_tuning=true"], "model.vae_tuning needs model.compile_vae=true"),
         (["model.compile_scope=layers"], "model.compile_scope must be one of"),
         (["model.temporal_pack_max_head_dim=-1"], "model.temporal_pack_max_head_dim must be >= 0"),
         (["model.compile_mode=fast"], "model.compile_mode must be one of"),
