@@ -75,6 +75,17 @@ class ModelConfig:
     cuDNN's transposes gone, 7 ms more of Inductor's layout changes around attention and linear
     layers), on an H100 0.324 against 0.327 s; its first compile takes about as long (on the
     H100 405 against 392 s)."""
+    compile_recompute_views: bool = True
+    """With ``compile``, AOTAutograd's partitioner saves the bases of views for the backward pass
+    rather than the views, which the backward recomputes for free
+    (``torch._functorch.config.recompute_views``). Inductor lays out a 4-D tensor saved for the
+    backward in channels-last once its graph has convolutions (the UNets' graphs do), so
+    attention's queries, keys and values, [batch, heads, tokens, channels] views of their
+    projections, were copied out to that layout in the forward and back in the backward; saved
+    as the 2-D projections they are not copied. Compiled on an H100, the 64x64 down block of the
+    stage-2 DenoisingNet (batch 4, forward and backward) took 117.3 against 122.9 ms (its layout
+    copies 3.4 against 10.2 ms), and the stage-2 step at batch 1 0.3028 and 0.3040 s against
+    0.3109 s (one machine, alternated), about 0.5 GB more memory in use."""
     frozen_compute_copies: bool = True
     """Under bf16 or fp16 mixed precision, frozen Linear and convolution layers of the model compute
     from copies of their weights cast once to that dtype (:mod:`train.frozen_copies`), where

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.utils import DataLoaderConfiguration, DistributedDataParallelKwargs, ProjectConfiguration, set_seed
+from torch._functorch import config as functorch_config
 from torch.profiler import record_function
 from diffusers.optimization import get_scheduler
 
@@ -190,7 +191,8 @@ class Trainer:
         timesteps = sample_timesteps(c.scheduler, b, device, g)
         noisy = c.scheduler.add_noise(inputs.latents, noise, timesteps)
         model = self.compiled if self.compiled is not None and self.flops_per_step is not None else self.model
-        with self.accelerator.autocast(), record_function("forward"):
+        views = functorch_config.patch(recompute_views=self.config.model.compile_recompute_views)
+        with self.accelerator.autocast(), record_function("forward"), views:  # a compiled model compiles here
             pred = model(noisy, timesteps, **inputs.model_kwargs())
         with record_function("loss"):
             target = training_target(c.scheduler, inputs.latents, noise, timesteps)

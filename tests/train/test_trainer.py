@@ -4,6 +4,11 @@ export, and configs that contradict themselves."""
 import pytest
 import torch
 from accelerate.state import AcceleratorState
+from torch._dynamo import register_backend
+from torch._dynamo.backends.common import aot_autograd
+from torch._functorch.aot_autograd import make_boxed_func
+from torch._functorch.partitioners import min_cut_rematerialization_partition
+from torch._inductor.decomposition import select_decomp_table
 
 from model import AA2Model
 from tests.dataset.conftest import write_shard_folder
@@ -180,6 +185,48 @@ def test_compiled_model_trains_as_the_eager_model_does(shards, tmp_path, scope):
     assert a.keys() == b.keys()
     for k in a:
         torch.testing.assert_close(b[k], a[k], rtol=1e-4, atol=1e-6)
+
+
+GRAPHS: dict[str, list] = {"forward": [], "backward": []}  # what the backend below saw compiling
+
+
+def _forward_views(gm, _):  # the views among the forward graph's outputs, with their ranks
+    outputs = next(n for n in gm.graph.nodes if n.op == "output").args[0]
+    GRAPHS["forward"].append({o.name: o.meta["val"].ndim for o in outputs
+                              if isinstance(o, torch.fx.Node) and getattr(o.target, "is_view", False)})
+    return make_boxed_func(gm.forward)
+
+
+def _backward_inputs(gm, _):  # the saved tensors (and gradients) the backward graph takes
+    GRAPHS["backward"].append({n.name for n in gm.graph.nodes if n.op == "placeholder"})
+    return make_boxed_func(gm.forward)
+
+
+# AOTAutograd as Inductor runs it (its decompositions, the min-cut partitioner); the graphs then run as traced
+register_backend(aot_autograd(fw_compiler=_forward_views, bw_compiler=_backward_inputs,
+                              partition_fn=min_cut_rematerialization_partition, decompositions=select_decomp_table()),
+                 name="aa2_test_saved_views")
+
+
+def test_the_compiled_forward_saves_no_views_for_the_backward(shards, tmp_path):
+    """``model.compile_recompute_views`` (the default) holds while the model compiles: the
+    partitioner then saves the bases of views (attention's projections), which the backward
+    views again; turned off, it saves views, among them attention's 4-D heads, which Inductor
+    would lay out in channels-last."""
+    saved = {}
+    for recompute in (True, False):
+        torch._dynamo.reset()
+        for graphs in GRAPHS.values():
+            graphs.clear()
+        trainer = Trainer(tiny_config(shards, tmp_path / str(recompute), "ema.enabled=false", "model.compile=true",
+                                      "model.compile_backend=aa2_test_saved_views",
+                                      f"model.compile_recompute_views={str(recompute).lower()}", stage=2))
+        for _, batch in zip(range(2), trainer.loader):  # the first step counts FLOPs eagerly, the second compiles
+            trainer.train_step(batch)
+        assert len(GRAPHS["forward"]) == len(GRAPHS["backward"]) > 0
+        saved[recompute] = [rank for views, inputs in zip(GRAPHS["forward"], GRAPHS["backward"])
+                            for name, rank in views.items() if name in inputs]
+    assert saved[True] == [] and saved[False].count(4) > 0, saved
 
 
 def test_compiled_runs_log_the_graphs_compiled_so_far(shards, tmp_path):
