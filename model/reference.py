@@ -17,6 +17,8 @@ import torch.nn.functional as F
 from diffusers.models.attention_processor import Attention, AttnProcessor2_0
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
+from .attention_op import attention, use_fused_attention
+
 DECODER_PREFIXES = ("mid_block.", "up_blocks.")
 # Masked attention, in order of preference (the flash kernels take no mask), then the plain
 # arithmetic where no fused kernel runs (CPU). On an H100 the memory-efficient kernel is the faster
@@ -84,6 +86,9 @@ def attention_with_reference(attn: Attention, hidden_states: torch.Tensor,
     ``pack`` > 1 (no reference tokens; it divides the batch): each run of ``pack`` sequences of
     the batch attends as one row of ``pack`` times the tokens, under a block-diagonal mask that
     keeps every sequence to its own tokens (:mod:`model.temporal`); the same result up to rounding.
+
+    While a model compiles inside :func:`model.attention_op.fused_attention`, the attention runs
+    as that module's custom op, over 3-D tensors.
     """
     batch, tokens = hidden_states.shape[:2]
     if pack > 1 and (reference is not None or batch % pack):
@@ -96,25 +101,37 @@ def attention_with_reference(attn: Attention, hidden_states: torch.Tensor,
         key, value = torch.cat([key, ref_key], dim=1), torch.cat([value, ref_value], dim=1)
     head_dim = key.shape[-1] // attn.heads
     rows = batch // pack
-    query, key, value = (t.reshape(rows, -1, attn.heads, head_dim).transpose(1, 2) for t in (query, key, value))
-    if attn.norm_q is not None:
-        query = attn.norm_q(query)
-    if attn.norm_k is not None:
-        key = attn.norm_k(key)
+    mask = None
     if pack > 1:
         sequence = torch.arange(pack * tokens, device=query.device) // tokens
-        # cuDNN's place in the default order varies with the card and the cuDNN version: where it
-        # is preferred the order is set, otherwise the default call is kept
-        backends = masked_backends(head_dim)
-        with sdpa_kernel(backends, set_priority=backends is WIDE_HEAD_MASKED_BACKENDS):
-            out = F.scaled_dot_product_attention(query, key, value, attn_mask=sequence[:, None] == sequence[None, :])
+        mask = sequence[:, None] == sequence[None, :]
+    if use_fused_attention() and attn.norm_q is None and attn.norm_k is None:  # compiling: 3-D tensors only
+        out = attention(*(t.reshape(rows, -1, t.shape[-1]) for t in (query, key, value)), attn.heads, mask)
+        out = out.reshape(batch, -1, out.shape[-1]).to(query.dtype)
     else:
-        out = F.scaled_dot_product_attention(query, key, value, dropout_p=0.0, is_causal=False)
-    out = out.transpose(1, 2).reshape(batch, -1, attn.heads * head_dim).to(query.dtype)
+        out = _heads_attention(attn, *(t.reshape(rows, -1, attn.heads, head_dim).transpose(1, 2)
+                                       for t in (query, key, value)), mask)
+        out = out.transpose(1, 2).reshape(batch, -1, attn.heads * head_dim).to(query.dtype)
     out = attn.to_out[1](attn.to_out[0](out))
     if attn.residual_connection:
         out = out + hidden_states
     return out / attn.rescale_output_factor
+
+
+def _heads_attention(attn: Attention, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                     mask: torch.Tensor | None) -> torch.Tensor:
+    """``F.scaled_dot_product_attention`` over [rows, heads, tokens, channels]; a mask's kernel by head size."""
+    if attn.norm_q is not None:
+        query = attn.norm_q(query)
+    if attn.norm_k is not None:
+        key = attn.norm_k(key)
+    if mask is None:
+        return F.scaled_dot_product_attention(query, key, value, dropout_p=0.0, is_causal=False)
+    # cuDNN's place in the default order varies with the card and the cuDNN version: where it is
+    # preferred the order is set, otherwise the default call is kept
+    backends = masked_backends(query.shape[-1])
+    with sdpa_kernel(backends, set_priority=backends is WIDE_HEAD_MASKED_BACKENDS):
+        return F.scaled_dot_product_attention(query, key, value, attn_mask=mask)
 
 
 def _check_plain_self_attention(layer: str, attn: Attention) -> None:
@@ -155,12 +172,16 @@ def one_key_attention(attn: Attention, hidden_states: torch.Tensor, context: tor
 class ConditionedAttnProcessor(AttnProcessor2_0):
     """Stock SDPA attention that accepts (and ignores) the AA2 conditioning kwargs; cross-attention
     over a single frozen key (the image embedding, in stage 2 and at sampling) is computed as
-    :func:`one_key_attention`."""
+    :func:`one_key_attention`, and plain self-attention inside
+    :func:`model.attention_op.fused_attention` as :func:`attention_with_reference`."""
 
     def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None,
                  reference_bank=None, object_features=None):
         if attends_to_one_frozen_key(attn, hidden_states, encoder_hidden_states, attention_mask):
             return one_key_attention(attn, hidden_states, encoder_hidden_states)
+        if use_fused_attention() and encoder_hidden_states is None and attention_mask is None \
+                and hidden_states.ndim == 3 and attn.spatial_norm is None and attn.group_norm is None:
+            return attention_with_reference(attn, hidden_states, None)  # the same arithmetic, as the custom op
         return super().__call__(attn, hidden_states, encoder_hidden_states, attention_mask, temb)
 
 

@@ -86,6 +86,13 @@ class ModelConfig:
     stage-2 DenoisingNet (batch 4, forward and backward) took 117.3 against 122.9 ms (its layout
     copies 3.4 against 10.2 ms), and the stage-2 step at batch 1 0.3028 and 0.3040 s against
     0.3109 s (one machine, alternated), about 0.5 GB more memory in use."""
+    compile_attention_op: bool = False
+    """With ``compile``, the model's attention compiles as a custom op over 3-D [batch, tokens,
+    heads * channels] tensors (:mod:`model.attention_op`: the same cuDNN and memory-efficient
+    kernels, forward and backward), so that no 4-D attention output is saved for the backward,
+    which Inductor would copy out to channels-last and back (``compile_recompute_views`` spares
+    the queries, keys and values those copies, not the outputs). The same results; its speed is
+    not yet measured on a GPU, so it is off."""
     frozen_compute_copies: bool = True
     """Under bf16 or fp16 mixed precision, frozen Linear and convolution layers of the model compute
     from copies of their weights cast once to that dtype (:mod:`train.frozen_copies`), where

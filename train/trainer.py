@@ -27,6 +27,7 @@ from diffusers.optimization import get_scheduler
 from dataset.stream import ShardStream, StreamConfig
 from dataset.stream_loader import StreamLoader
 from model import set_trainable
+from model.attention_op import fused_attention
 
 from . import checkpointing as ckpt
 from .channels_last import rewrite_vae_encoder, swap_group_norms
@@ -191,8 +192,9 @@ class Trainer:
         timesteps = sample_timesteps(c.scheduler, b, device, g)
         noisy = c.scheduler.add_noise(inputs.latents, noise, timesteps)
         model = self.compiled if self.compiled is not None and self.flops_per_step is not None else self.model
-        views = functorch_config.patch(recompute_views=self.config.model.compile_recompute_views)
-        with self.accelerator.autocast(), record_function("forward"), views:  # a compiled model compiles here
+        m = self.config.model
+        with self.accelerator.autocast(), record_function("forward"), fused_attention(m.compile_attention_op), \
+                functorch_config.patch(recompute_views=m.compile_recompute_views):  # a compiled model compiles here
             pred = model(noisy, timesteps, **inputs.model_kwargs())
         with record_function("loss"):
             target = training_target(c.scheduler, inputs.latents, noise, timesteps)

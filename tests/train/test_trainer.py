@@ -187,10 +187,11 @@ def test_compiled_model_trains_as_the_eager_model_does(shards, tmp_path, scope):
         torch.testing.assert_close(b[k], a[k], rtol=1e-4, atol=1e-6)
 
 
-GRAPHS: dict[str, list] = {"forward": [], "backward": []}  # what the backend below saw compiling
+GRAPHS: dict[str, list] = {"forward": [], "backward": [], "ops": []}  # what the backend below saw compiling
 
 
-def _forward_views(gm, _):  # the views among the forward graph's outputs, with their ranks
+def _forward_views(gm, _):  # the views among the forward graph's outputs, with their ranks; its ops
+    GRAPHS["ops"].append({str(n.target) for n in gm.graph.nodes if n.op == "call_function"})
     outputs = next(n for n in gm.graph.nodes if n.op == "output").args[0]
     GRAPHS["forward"].append({o.name: o.meta["val"].ndim for o in outputs
                               if isinstance(o, torch.fx.Node) and getattr(o.target, "is_view", False)})
@@ -227,6 +228,20 @@ def test_the_compiled_forward_saves_no_views_for_the_backward(shards, tmp_path):
         saved[recompute] = [rank for views, inputs in zip(GRAPHS["forward"], GRAPHS["backward"])
                             for name, rank in views.items() if name in inputs]
     assert saved[True] == [] and saved[False].count(4) > 0, saved
+
+
+def test_the_compiled_model_runs_attention_as_the_custom_op(shards, tmp_path):
+    """``model.compile_attention_op``: the compiled forward calls the custom op where it called the
+    attention kernel (the DenoisingNet's reference attention), and follows the eager losses."""
+    losses = {}
+    for name, extra in {"eager": [], "op": ["model.compile=true", "model.compile_backend=aa2_test_saved_views",
+                                            "model.compile_attention_op=true"]}.items():
+        torch._dynamo.reset()
+        GRAPHS["ops"].clear()
+        trainer = Trainer(tiny_config(shards, tmp_path / name, "ema.enabled=false", *extra, stage=2))
+        losses[name] = [float(trainer.train_step(batch)["loss"]) for _, batch in zip(range(3), trainer.loader)]
+    assert any("aa2.attention.default" in ops for ops in GRAPHS["ops"]), GRAPHS["ops"]
+    assert losses["op"] == pytest.approx(losses["eager"], rel=1e-4, abs=1e-6)
 
 
 def test_compiled_runs_log_the_graphs_compiled_so_far(shards, tmp_path):
