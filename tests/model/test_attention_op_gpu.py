@@ -1,6 +1,6 @@
-"""The attention custom op on a GPU: each call runs the kernel the stock call runs (cuDNN's
-without a mask, the memory-efficient kernel or cuDNN's under a mask by head size) and gives the
-stock outputs and gradients, eager and compiled with Inductor. Skipped without a CUDA GPU; on a
+"""The attention custom op on a GPU, compiled with Inductor: each call runs the kernel the stock
+call runs (cuDNN's without a mask, the memory-efficient kernel or cuDNN's under a mask by head
+size) and gives the stock eager outputs and input gradients. Skipped without a CUDA GPU; on a
 GPU machine: ``pytest -m gpu tests``."""
 
 import pytest
