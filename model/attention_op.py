@@ -101,9 +101,15 @@ def _backward(grad: Tensor, query: Tensor, key: Tensor, value: Tensor, out: Tens
 
 
 # the kernels have fake implementations, so the same code gives the ops' output shapes and strides
-_attention_op = torch.library.custom_op("aa2::attention", _forward, mutates_args=())
+_attention_op = torch.library.custom_op(
+    "aa2::attention", _forward, mutates_args=(),
+    schema="(Tensor query, Tensor key, Tensor value, int heads, Tensor? mask, int backend) "
+           "-> (Tensor, Tensor, Tensor, Tensor)")
 _attention_op.register_fake(_forward)
-_backward_op = torch.library.custom_op("aa2::attention_backward", _backward, mutates_args=())
+_backward_op = torch.library.custom_op(
+    "aa2::attention_backward", _backward, mutates_args=(),
+    schema="(Tensor grad, Tensor query, Tensor key, Tensor value, Tensor out, Tensor lse, Tensor seed, Tensor offset, "
+           "int heads, Tensor? mask, int backend) -> (Tensor, Tensor, Tensor)")
 _backward_op.register_fake(_backward)
 
 

@@ -40,7 +40,7 @@ def test_the_compiled_op_runs_the_stock_kernel_and_gives_the_stock_results(head_
     torch.manual_seed(0)
     attn = Attention(query_dim=8 * head_dim, heads=8, dim_head=head_dim, bias=True).cuda()
     # masked: 256 sequences of 16 frames packed 4 a row; unmasked: 8 rows of 1024 tokens
-    x = torch.randn(256, 16, 8 * head_dim, device="cuda") if masked else torch.randn(8, 1024, 8 * head_dim, device="cuda")
+    x = torch.randn(*((256, 16) if masked else (8, 1024)), 8 * head_dim, device="cuda")
     pack = 4 if masked else 1
 
     def run(x):
