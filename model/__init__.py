@@ -9,9 +9,11 @@ Public API (what the trainer calls):
 - `aa2_from_pretrained`, `aa2_from_unet`, `inflate_to_video`, `load_vae`, `load_image_encoder`,
   `load_motion_adapter`: initialisation from local pretrained weights.
 - `set_trainable(model, stage)` / `parameter_groups(model, stage)`: stage 1 or 2 parameters.
+- `fused_attention()`: while a model compiles inside it, attention runs as a custom op over 3-D tensors.
 """
 
 from .aa2 import AA2Model, build_model
+from .attention_op import fused_attention
 from .checkpoints import CheckpointMismatchError
 from .configs import ArchitectureConfig, full_config, tiny_config
 from .loading import (aa2_from_pretrained, aa2_from_unet, inflate_to_video, load_image_encoder,
@@ -22,6 +24,6 @@ from .stages import parameter_groups, set_trainable
 
 __all__ = [
     "AA2Model", "AA2Options", "ArchitectureConfig", "CheckpointMismatchError", "aa2_from_pretrained",
-    "aa2_from_unet", "build_model", "full_config", "inflate_to_video", "load_image_encoder",
+    "aa2_from_unet", "build_model", "full_config", "fused_attention", "inflate_to_video", "load_image_encoder",
     "load_motion_adapter", "load_unet2d", "load_vae", "parameter_groups", "set_trainable", "tiny_config",
 ]

@@ -26,8 +26,7 @@ from diffusers.optimization import get_scheduler
 
 from dataset.stream import ShardStream, StreamConfig
 from dataset.stream_loader import StreamLoader
-from model import set_trainable
-from model.attention_op import fused_attention
+from model import fused_attention, set_trainable
 
 from . import checkpointing as ckpt
 from .channels_last import rewrite_vae_encoder, swap_group_norms
@@ -180,7 +179,7 @@ class Trainer:
 
     def compute_loss(self, batch) -> torch.Tensor:
         """Diffusion loss of one unpacked batch on the device."""
-        c, d = self.components, self.config.diffusion
+        c, d, m = self.components, self.config.diffusion, self.config.model
         g = self._generator()
         with record_function("conditioning"):  # named ranges for torch.profiler (bench-train --profile)
             inputs = build_inputs(batch, c.vae, c.image_encoder, self.accelerator.unwrap_model(self.model).spec, g,
@@ -192,7 +191,6 @@ class Trainer:
         timesteps = sample_timesteps(c.scheduler, b, device, g)
         noisy = c.scheduler.add_noise(inputs.latents, noise, timesteps)
         model = self.compiled if self.compiled is not None and self.flops_per_step is not None else self.model
-        m = self.config.model
         with self.accelerator.autocast(), record_function("forward"), fused_attention(m.compile_attention_op), \
                 functorch_config.patch(recompute_views=m.compile_recompute_views):  # a compiled model compiles here
             pred = model(noisy, timesteps, **inputs.model_kwargs())
