@@ -13,7 +13,8 @@ crosses the compiled graph, so Inductor lays out nothing again.
 The kernel is picked as the stock call picks it on a Hopper card (:func:`backend_for`): cuDNN's
 without a mask, the memory-efficient kernel or cuDNN's under a mask by head size
 (:func:`model.reference.masked_backends`), the CPU's flash kernel on the CPU. The same results as
-the stock call where the same kernel runs.
+the stock call where the same kernel runs. Elsewhere (float32 on a GPU, cards before Hopper,
+whose stock call picks other kernels) the model keeps the stock call.
 """
 
 from __future__ import annotations
@@ -26,29 +27,36 @@ from torch import Tensor
 
 CUDNN, EFFICIENT, CPU_FLASH = 0, 1, 2
 _aten = torch.ops.aten
-_enabled = False  # set by :func:`fused_attention`; read while a model compiles
+# set by :func:`fused_attention`, read while a model compiles: the op is on; the current GPU is a Hopper or newer
+_enabled = _hopper = False
 
 
 @contextmanager
 def fused_attention(enabled: bool = True) -> Iterator[None]:
     """Inside, attention that a model runs while ``torch.compile`` traces it goes through the
-    custom op (:func:`model.reference.attention_with_reference`); eager calls stay stock."""
-    global _enabled
-    before, _enabled = _enabled, enabled
+    custom op where :func:`backend_for` has a kernel for it
+    (:func:`model.reference.attention_with_reference`); eager calls stay stock."""
+    global _enabled, _hopper
+    before = _enabled, _hopper
+    _enabled = enabled
+    _hopper = enabled and torch.cuda.is_available() and torch.cuda.get_device_capability() >= (9, 0)
     try:
         yield
     finally:
-        _enabled = before
+        _enabled, _hopper = before
 
 
 def use_fused_attention() -> bool:
     return _enabled and torch.compiler.is_compiling()
 
 
-def backend_for(query: Tensor, head_dim: int, masked: bool) -> int:
-    """The kernel :func:`attention` runs for this call (module docstring)."""
+def backend_for(query: Tensor, head_dim: int, masked: bool) -> int | None:
+    """The kernel :func:`attention` runs for this call (module docstring), or None where the op
+    has none that the stock call would run: a GPU before Hopper, or float32 on a GPU."""
     if not query.is_cuda:
         return CPU_FLASH
+    if not _hopper or query.dtype not in (torch.float16, torch.bfloat16):
+        return None
     return EFFICIENT if masked and head_dim <= 64 else CUDNN
 
 
@@ -133,6 +141,10 @@ _attention_op.register_autograd(_attention_backward, setup_context=_setup_contex
 def attention(query: Tensor, key: Tensor, value: Tensor, heads: int, mask: Tensor | None = None) -> Tensor:
     """Softmax attention of [B, Lq, H*D] queries over [B, Lk, H*D] keys and values, ``heads``
     heads, under an optional boolean [Lq, Lk] mask (True: attend) shared by every row and head;
-    returns [B, Lq, H*Dv]. The stock arithmetic of ``F.scaled_dot_product_attention``."""
+    returns [B, Lq, H*Dv]. The stock arithmetic of ``F.scaled_dot_product_attention``; only where
+    :func:`backend_for` has a kernel for the call."""
     backend = backend_for(query, query.shape[-1] // heads, mask is not None)
+    if backend is None:
+        raise ValueError(f"no attention kernel of the op for {query.dtype} queries on {query.device}; "
+                         "call it where model.attention_op.backend_for gives one")
     return _attention_op(query, key, value, heads, mask, backend)[0]

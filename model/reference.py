@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from diffusers.models.attention_processor import Attention, AttnProcessor2_0
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from .attention_op import attention, use_fused_attention
+from .attention_op import attention, backend_for, use_fused_attention
 
 DECODER_PREFIXES = ("mid_block.", "up_blocks.")
 # Masked attention, in order of preference (the flash kernels take no mask), then the plain
@@ -88,7 +88,7 @@ def attention_with_reference(attn: Attention, hidden_states: torch.Tensor,
     keeps every sequence to its own tokens (:mod:`model.temporal`); the same result up to rounding.
 
     While a model compiles inside :func:`model.attention_op.fused_attention`, the attention runs
-    as that module's custom op, over 3-D tensors.
+    as that module's custom op, over 3-D tensors, where the op has a kernel for it.
     """
     batch, tokens = hidden_states.shape[:2]
     if pack > 1 and (reference is not None or batch % pack):
@@ -105,7 +105,8 @@ def attention_with_reference(attn: Attention, hidden_states: torch.Tensor,
     if pack > 1:
         sequence = torch.arange(pack * tokens, device=query.device) // tokens
         mask = sequence[:, None] == sequence[None, :]
-    if use_fused_attention() and attn.norm_q is None and attn.norm_k is None:  # compiling: 3-D tensors only
+    if use_fused_attention() and attn.norm_q is None and attn.norm_k is None \
+            and backend_for(query, head_dim, mask is not None) is not None:  # compiling: 3-D tensors only
         out = attention(*(t.reshape(rows, -1, t.shape[-1]) for t in (query, key, value)), attn.heads, mask)
         out = out.reshape(batch, -1, out.shape[-1]).to(query.dtype)
     else:

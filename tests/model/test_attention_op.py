@@ -8,8 +8,9 @@ from diffusers.models.attention_processor import Attention
 from torch._dynamo.backends.common import aot_autograd
 from torch._functorch.aot_autograd import make_boxed_func
 from torch._inductor.decomposition import select_decomp_table
+from torch._subclasses.fake_tensor import FakeTensorMode
 
-from model.attention_op import attention, fused_attention
+from model.attention_op import CUDNN, EFFICIENT, attention, backend_for, fused_attention
 from model.reference import ConditionedAttnProcessor, attention_with_reference
 
 
@@ -71,3 +72,24 @@ def test_compiled_attention_runs_the_op_inside_fused_attention_only(call):
     eager = run(*inputs)  # outside a compiled graph the stock call runs
     with fused_attention():
         torch.testing.assert_close(run(*inputs), eager, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("capability, dtype, head_dim, masked, kernel", [
+    ((9, 0), torch.bfloat16, 40, False, CUDNN), ((9, 0), torch.bfloat16, 40, True, EFFICIENT),
+    ((9, 0), torch.float16, 80, True, CUDNN), ((10, 0), torch.bfloat16, 160, False, CUDNN),
+    ((9, 0), torch.float32, 40, False, None), ((8, 0), torch.bfloat16, 40, False, None)])
+def test_on_a_gpu_the_op_takes_the_stock_kernel_or_leaves_the_call_stock(monkeypatch, capability, dtype, head_dim,
+                                                                      masked, kernel):
+    """On a Hopper or newer card, half-precision attention runs the kernel the stock call runs there;
+    float32, or a card before Hopper (whose stock call picks flash attention), has no kernel of the
+    op, and the model keeps the stock call."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    with FakeTensorMode():  # a CUDA tensor's device and dtype, without a GPU
+        query = torch.empty(2, 16, 8 * head_dim, device="cuda", dtype=dtype)
+        with fused_attention():
+            assert backend_for(query, head_dim, masked) == kernel
+            if kernel is None:
+                with pytest.raises(ValueError, match="no attention kernel"):
+                    attention(query, query, query, 8)
+        assert backend_for(query, head_dim, masked) is None  # outside fused_attention(): the GPU is not asked

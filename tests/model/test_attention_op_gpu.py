@@ -19,9 +19,9 @@ def _ops(fn) -> set[str]:
     return {event.key for event in prof.key_averages()}
 
 
-def _run(fn, *inputs):
+def _run(fn, *inputs, autocast=True):
     inputs = [t.detach().clone().requires_grad_(True) for t in inputs]
-    with torch.autocast("cuda", dtype=torch.bfloat16):
+    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
         out = fn(*inputs)
     weights = torch.randn(out.shape, device="cuda", generator=torch.Generator("cuda").manual_seed(3))
     (out.float() * weights).sum().backward()
@@ -53,4 +53,22 @@ def test_the_compiled_op_runs_the_stock_kernel_and_gives_the_stock_results(head_
         ops = _ops(lambda: _run(compiled, x))
     assert "aa2::attention" in ops and f"aten::_scaled_dot_product_{kernel}_attention" in ops, \
         sorted(o for o in ops if "attention" in o)
+    _close(got, want)
+
+
+def test_float32_attention_compiles_as_the_stock_call():
+    """The op has no float32 kernel: a compiled float32 model keeps the stock call and its results."""
+    torch.manual_seed(0)
+    attn = Attention(query_dim=320, heads=8, dim_head=40, bias=True).cuda()
+    x = torch.randn(8, 1024, 320, device="cuda")
+
+    def run(x):
+        return attention_with_reference(attn, x, None)
+
+    want = _run(run, x, autocast=False)
+    with fused_attention():
+        compiled = torch.compile(run, fullgraph=True)
+        got = _run(compiled, x, autocast=False)
+        ops = _ops(lambda: _run(compiled, x, autocast=False))
+    assert "aa2::attention" not in ops and any(o.startswith("aten::_scaled_dot_product") for o in ops), sorted(ops)
     _close(got, want)

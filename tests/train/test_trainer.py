@@ -232,15 +232,19 @@ def test_the_compiled_forward_saves_no_views_for_the_backward(shards, tmp_path):
 
 def test_the_compiled_model_runs_attention_as_the_custom_op(shards, tmp_path):
     """``model.compile_attention_op``: the compiled forward calls the custom op where it called the
-    attention kernel (the DenoisingNet's reference attention), and follows the eager losses."""
-    losses = {}
-    for name, extra in {"eager": [], "op": ["model.compile=true", "model.compile_backend=aa2_test_saved_views",
-                                            "model.compile_attention_op=true"]}.items():
+    attention kernel (the DenoisingNet's reference attention) and follows the eager losses; turned
+    off, it calls the stock kernel."""
+    losses, ops = {}, {}
+    compiled = ["model.compile=true", "model.compile_backend=aa2_test_saved_views"]
+    for name, extra in {"eager": [], "op": [*compiled, "model.compile_attention_op=true"],
+                        "stock": [*compiled, "model.compile_attention_op=false"]}.items():
         torch._dynamo.reset()
         GRAPHS["ops"].clear()
         trainer = Trainer(tiny_config(shards, tmp_path / name, "ema.enabled=false", *extra, stage=2))
         losses[name] = [float(trainer.train_step(batch)["loss"]) for _, batch in zip(range(3), trainer.loader)]
-    assert any("aa2.attention.default" in ops for ops in GRAPHS["ops"]), GRAPHS["ops"]
+        ops[name] = set().union(*GRAPHS["ops"])
+    assert "aa2.attention.default" in ops["op"] and "aa2.attention.default" not in ops["stock"], ops
+    assert any("scaled_dot_product" in op for op in ops["stock"]), ops["stock"]
     assert losses["op"] == pytest.approx(losses["eager"], rel=1e-4, abs=1e-6)
 
 
