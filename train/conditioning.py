@@ -8,6 +8,8 @@ image embedding per sample; sampling uses the same zeros as its unconditional br
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -65,16 +67,22 @@ def encoder_call_sizes(batch_size: int, frames: int, options, chunk: int, pad_to
                   reverse=True)
 
 
-def precompile_encoder(vae: AutoencoderKL, batch: AA2Batch, options, chunk: int, pad_to: int = 0) -> list[int]:
+def precompile_encoder(vae: AutoencoderKL, batch: AA2Batch, options, chunk: int, pad_to: int = 0,
+                       log: Callable[[str], None] | None = None) -> list[int]:
     """Run ``vae.encoder`` (compiled for static shapes) once on blank images of every size a step
     of this batch's shape can send it (:func:`encoder_call_sizes`), so that each compiles now
     rather than in the step that first needs it; returns the sizes. Under DDP a process compiling
-    mid-run holds the others at the next all-reduce."""
+    mid-run holds the others at the next all-reduce. ``log`` gets a line before the first size and
+    one after each (compiling a size takes seconds to minutes, longer with tuning)."""
     sizes = encoder_call_sizes(len(batch.frames), batch.num_frames, options, chunk, pad_to)
     height, width = batch.frames.shape[-2:]
+    log = log or (lambda message: None)
+    log(f"VAE encoder: compiling {len(sizes)} input sizes ({', '.join(map(str, sizes))} images a call)")
     with torch.no_grad():
-        for n in sizes:
+        for i, n in enumerate(sizes, 1):
+            start = time.perf_counter()
             vae.encoder(torch.zeros(n, 3, height, width, device=batch.frames.device, dtype=vae.dtype))
+            log(f"VAE encoder: {n} images a call compiled in {time.perf_counter() - start:.1f} s ({i}/{len(sizes)})")
     return sizes
 
 

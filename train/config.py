@@ -140,7 +140,8 @@ class ModelConfig:
     vae_precompile: bool = True
     """With ``compile_vae`` on CUDA, compile the encoder for every input size a step can send it
     (from the batch size, the frames and the model's inputs: 35, 42 and 49 images with the
-    ``stage2`` recipe) at the first compiled step, on every process at once. Otherwise each size
+    ``stage2`` recipe, seven sizes from 7 to 49 at batch 4) at the first compiled step, on every
+    process at once, logging each. Otherwise each size
     compiles in the step that first needs it, and under DDP the other processes wait for it at the
     next all-reduce (28-29 s on 2 H100s, ``BENCHMARKS.md``); sizes that the data never makes then
     compile for nothing."""

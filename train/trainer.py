@@ -255,7 +255,7 @@ class Trainer:
             m = self.config.model
             if m.vae_precompile:  # every size now, on every process at once
                 precompile_encoder(self.components.vae, batch, self.accelerator.unwrap_model(self.model).spec,
-                                   m.vae_chunk, m.vae_pad_to)
+                                   m.vae_chunk, m.vae_pad_to, log=self._print)
         if self.config.model.compile and self.config.model.compile_scope == "blocks":
             # static shapes: each block sees a few (ReferenceNet, DenoisingNet, validation), one graph each
             torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, BLOCK_GRAPHS)

@@ -1,6 +1,8 @@
 """The Trainer on a tiny model and real fixture shards: learning, exact resume, frozen parts,
 export, and configs that contradict themselves."""
 
+import logging
+
 import pytest
 import torch
 from accelerate.state import AcceleratorState
@@ -321,13 +323,16 @@ def test_validation_writes_the_preview_and_logs_its_grid_to_tensorboard(shards, 
     assert (logged[0].width, logged[0].height) == (width, height)
 
 
-def test_the_first_step_compiles_the_vae_encoder_for_every_size_a_step_can_make(shards, tmp_path):
+def test_the_first_step_compiles_the_vae_encoder_for_every_size_a_step_can_make(shards, tmp_path, caplog):
     """With a compiled encoder (CUDA only; here the eager encoder stands in for it, the same call
     path), the first step ends by running it on every input size :func:`encoder_call_sizes`
-    predicts for the batch's shape, largest first; ``model.vae_precompile=false`` skips that."""
+    predicts for the batch's shape, largest first, and logs each size; ``model.vae_precompile=false``
+    skips that."""
     from train.conditioning import encoder_call_sizes
 
+    caplog.set_level(logging.INFO)
     for precompile in (True, False):
+        caplog.clear()
         trainer = Trainer(tiny_config(shards, tmp_path / str(precompile), "ema.enabled=false", "model.vae_chunk=6",
                                       "model.vae_pad_to=4", f"model.vae_precompile={str(precompile).lower()}",
                                       stage=2))
@@ -344,3 +349,8 @@ def test_the_first_step_compiles_the_vae_encoder_for_every_size_a_step_can_make(
         assert sum(counted) in range(19, 27)  # the counting step's own calls, unpadded
         if precompile:
             assert seen[-len(predicted):] == [(n, 3, height, width) for n in predicted]
+            said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("VAE encoder")]
+            assert said[0] == "VAE encoder: compiling 2 input sizes (6, 4 images a call)"
+            assert [m.split(" compiled")[0] for m in said[1:]] == [f"VAE encoder: {n} images a call" for n in predicted]
+        else:
+            assert not [r for r in caplog.records if r.getMessage().startswith("VAE encoder")]
