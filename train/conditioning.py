@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from diffusers import AutoencoderKL
+from torch import nn
 from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
 from transformers import CLIPVisionModelWithProjection
 
@@ -65,6 +66,31 @@ def encoder_call_sizes(batch_size: int, frames: int, options, chunk: int, pad_to
     """Every encoder input size a training step of this batch shape can make, largest first."""
     return sorted({size for n in images_per_step(batch_size, frames, options) for size in call_sizes(n, chunk, pad_to)},
                   reverse=True)
+
+
+class ChunkTunedEncoder(nn.Module):
+    """The VAE encoder compiled twice for static shapes: calls of ``chunk`` images (every call of a
+    step but its last, :func:`latent_moments`) with Inductor's coordinate-descent tuning, the
+    other sizes without, so that a run tunes one input size rather than every size a step can
+    make (seven at batch 4 of the ``stage2`` recipe, each taking minutes to tune)."""
+
+    def __init__(self, encoder: nn.Module, chunk: int, backend="inductor"):
+        super().__init__()
+        self.chunk = chunk
+        self.full = torch.compile(encoder, backend=backend, dynamic=False, options={"coordinate_descent_tuning": True})
+        self.rest = torch.compile(encoder, backend=backend, dynamic=False, options={"coordinate_descent_tuning": False})
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return (self.full if len(images) == self.chunk else self.rest)(images)
+
+
+def compile_encoder(encoder: nn.Module, tuning: str, chunk: int, backend="inductor") -> nn.Module:
+    """``encoder`` compiled for static shapes, its kernels tuned by coordinate descent for no call
+    (``tuning="none"``), for calls of ``chunk`` images (``"full"``, :class:`ChunkTunedEncoder`) or
+    for every call (``"all"``)."""
+    if tuning == "full":
+        return ChunkTunedEncoder(encoder, chunk, backend)
+    return torch.compile(encoder, backend=backend, dynamic=False, options={"coordinate_descent_tuning": tuning == "all"})
 
 
 def precompile_encoder(vae: AutoencoderKL, batch: AA2Batch, options, chunk: int, pad_to: int = 0,

@@ -19,6 +19,7 @@ ARCHS = ("tiny", "sd15", "pretrained")
 PRECISIONS = ("no", "fp16", "bf16")
 COMPILE_SCOPES = ("blocks", "model")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+VAE_TUNINGS = ("none", "full", "all")  # model.vae_tuning: which encoder calls get tuned kernels
 CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")  # the modes whose compiled graphs replay as CUDA graphs
 
 
@@ -129,14 +130,17 @@ class ModelConfig:
     In a compiled stage-2 step on an H100 the step took 0.327-0.328 s against 0.366 s with the
     stock encoder (one machine; the conditioning passes alone 0.13 against 0.18 s). On the CPU,
     where the encoder is not compiled, the rewrite applies all the same."""
-    vae_tuning: bool = False
+    vae_tuning: str = "none"
     """With ``compile_vae`` on CUDA, compile the encoder with Inductor's coordinate-descent tuning
     (``coordinate_descent_tuning``): each fused kernel's block sizes and warps are searched around
-    Inductor's pick. On an H100 the rewritten encoder took 121.9 against 127.6 ms for 49 images of
-    512x512 (its normalising pass at full resolution 2.2 against 3.0 ms a call), and the compiled
-    stage-2 step 0.3137 against 0.3165 and 0.3173 s (1%); compiling one input size took 162 against
-    38 s, for each of the sizes ``vae_precompile`` names. Off by default for that first compile;
-    the compile cache (``compile_cache``) keeps the tuned kernels for the runs after it."""
+    Inductor's pick. ``none``; ``full``: only the calls of ``vae_chunk`` images, all of a step's
+    calls but the last (:class:`train.conditioning.ChunkTunedEncoder`), so one input size is tuned;
+    ``all``: every input size ``vae_precompile`` names. On an H100 the rewritten encoder took 121.9
+    against 127.6 ms for 49 images of 512x512 (its normalising pass at full resolution 2.2 against
+    3.0 ms a call), and the compiled stage-2 step 0.3137 against 0.3165 and 0.3173 s (1%); tuning
+    one input size took 162 against 38 s of compiling, and at batch 4 on an H200, where a step can
+    make seven sizes, about 90-140 s each. Off by default for that first compile; the compile
+    cache (``compile_cache``) keeps the tuned kernels for the runs after it."""
     vae_precompile: bool = True
     """With ``compile_vae`` on CUDA, compile the encoder for every input size a step can send it
     (from the batch size, the frames and the model's inputs: 35, 42 and 49 images with the
@@ -172,8 +176,11 @@ class ModelConfig:
         if self.compile_channels_last and not (self.compile and self.compile_backend == "inductor"):
             raise ValueError("model.compile_channels_last needs model.compile=true and model.compile_backend=inductor "
                              "(it is an option of Inductor's code generation)")
-        if self.vae_tuning and not self.compile_vae:
-            raise ValueError("model.vae_tuning needs model.compile_vae=true (it tunes the compiled encoder's kernels)")
+        if self.vae_tuning not in VAE_TUNINGS:
+            raise ValueError(f"model.vae_tuning must be one of {VAE_TUNINGS}, got {self.vae_tuning!r}")
+        if self.vae_tuning != "none" and not self.compile_vae:
+            raise ValueError(f"model.vae_tuning={self.vae_tuning} needs model.compile_vae=true "
+                             "(it tunes the compiled encoder's kernels)")
         try:
             fields = {f for _, f, _, _ in string.Formatter().parse(self.compile_cache or "") if f is not None}
         except ValueError as error:  # an unmatched brace

@@ -32,7 +32,7 @@ from . import checkpointing as ckpt
 from .channels_last import rewrite_vae_encoder, swap_group_norms
 from .compile_cache import cache_file, load_compile_cache, save_compile_cache
 from .components import build_components
-from .conditioning import apply_dropout, build_inputs, precompile_encoder
+from .conditioning import apply_dropout, build_inputs, compile_encoder, precompile_encoder
 from .config import CUDA_GRAPH_MODES, TrainConfig
 from dataset.config_io import save_config
 from .diffusion import diffusion_loss, drop_mask, sample_noise, sample_timesteps, training_target
@@ -141,7 +141,7 @@ class Trainer:
         # static shapes: the calls are padded to a few batch sizes (vae_options)
         torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit,
                                                     2 * m.vae_chunk // m.vae_pad_to)
-        return torch.compile(vae.encoder, dynamic=False, options={"coordinate_descent_tuning": m.vae_tuning})
+        return compile_encoder(vae.encoder, m.vae_tuning, m.vae_chunk)
 
     def _compile_options(self) -> dict:
         """``torch.compile`` arguments of the model (whole or by blocks)."""

@@ -1,6 +1,7 @@
 """Conditioning passes: one stack of images through the VAE encoder; object frames without
 objects are not encoded one by one; a fixed-shape encoder sees one input size."""
 
+import copy
 from dataclasses import replace
 
 import torch
@@ -8,8 +9,8 @@ import torch
 from dataset.batch import AA2Batch
 from model import AA2Options
 from train.components import random_image_encoder, tiny_vae
-from train.conditioning import (build_inputs, call_sizes, encode_objects, encode_video, encoder_call_sizes,
-                                images_per_step)
+from train.conditioning import (ChunkTunedEncoder, build_inputs, call_sizes, compile_encoder, encode_objects,
+                                encode_video, encoder_call_sizes, images_per_step)
 
 
 def counting_vae():
@@ -167,3 +168,35 @@ def test_the_image_encoder_is_launched_before_the_vae_encoder():
     with torch.no_grad():
         build_inputs(batch, vae, encoder, AA2Options(), torch.Generator().manual_seed(0), vae_chunk=4)
     assert calls == ["image encoder"] + ["vae"] * 4
+
+
+def test_only_the_full_calls_compile_with_tuned_kernels_when_tuning_the_full_calls():
+    """``model.vae_tuning``: ``full`` compiles the calls of ``vae_chunk`` images with Inductor's
+    coordinate-descent tuning and the last, padded call without; ``all`` tunes both, ``none``
+    neither. A real ``torch.compile`` with a backend that records the options each graph was
+    compiled with and the images it takes (and runs the graph as traced): the latents stay those
+    of the eager encoder."""
+    batch, base, image_encoder = _batch(), tiny_vae().eval(), clip()  # 16 images: calls of 5, 5, 5 and 1 padded to 3
+    with torch.no_grad():
+        eager = build_inputs(batch, base, image_encoder, AA2Options(), torch.Generator().manual_seed(0),
+                             vae_chunk=5, vae_pad_to=3)
+    for tuning, tuned_sizes in (("full", {5}), ("all", {5, 3}), ("none", set())):
+        torch._dynamo.reset()
+        compiled = []
+
+        def backend(gm, inputs, options):
+            (n,) = {t.shape[0] for t in inputs if t.dim() == 4 and tuple(t.shape[-2:]) == (32, 32)}
+            compiled.append((n, options["coordinate_descent_tuning"]))
+            return gm.forward
+
+        vae = copy.deepcopy(base)
+        vae.encoder = compile_encoder(vae.encoder, tuning, 5, backend=backend)
+        assert isinstance(vae.encoder, ChunkTunedEncoder) == (tuning == "full")
+        with torch.no_grad():
+            inputs = build_inputs(batch, vae, image_encoder, AA2Options(), torch.Generator().manual_seed(0),
+                                  vae_chunk=5, vae_pad_to=3)
+        assert sorted(compiled) == sorted((n, n in tuned_sizes) for n in (5, 3)), tuning  # each size once
+        torch.testing.assert_close(inputs.latents, eager.latents)
+        torch.testing.assert_close(inputs.env_latents, eager.env_latents)
+        torch.testing.assert_close(inputs.object_latents, eager.object_latents)
+    torch._dynamo.reset()

@@ -7,6 +7,7 @@ import torch
 
 from tests.dataset.conftest import write_shard_folder
 from tests.train.test_trainer import _params, tiny_config
+from train.conditioning import ChunkTunedEncoder
 from train.trainer import Trainer
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
@@ -52,11 +53,12 @@ def test_cuda_graph_steps_follow_the_compiled_steps(shards, tmp_path, monkeypatc
 def test_compiled_padded_vae_encoder_gives_the_eager_steps(shards, tmp_path):
     """Stage 2 encodes 19-27 images a step here; in calls of 4 with the last one padded to 3, the
     compiled encoder's padding must not shift or leak into any image's latent, rewritten for
-    channels-last code (``model.rewrite_vae``) or not, its kernels tuned (``model.vae_tuning``) or not."""
+    channels-last code (``model.rewrite_vae``) or not, its kernels tuned (``model.vae_tuning``: every call, or the full calls of 4 only) or not."""
     runs = {}
     ways = {"eager": [], "compiled": ["model.compile_vae=true", "model.rewrite_vae=false"],
             "rewritten": ["model.compile_vae=true", "model.rewrite_vae=true"],
-            "tuned": ["model.compile_vae=true", "model.vae_tuning=true"]}
+            "tuned": ["model.compile_vae=true", "model.vae_tuning=all"],
+            "full calls tuned": ["model.compile_vae=true", "model.vae_tuning=full"]}
     for name, extra in ways.items():
         torch._dynamo.reset()
         trainer = Trainer(tiny_config(shards, tmp_path / name, "cpu=false", "ema.enabled=false", "model.vae_chunk=4",
@@ -66,7 +68,8 @@ def test_compiled_padded_vae_encoder_gives_the_eager_steps(shards, tmp_path):
     assert isinstance(compiled.components.vae.encoder, torch._dynamo.eval_frame.OptimizedModule)
     assert not isinstance(eager.components.vae.encoder, torch._dynamo.eval_frame.OptimizedModule)
     assert compiled_losses == pytest.approx(eager_losses, rel=1e-3, abs=1e-5)
-    for name in ("rewritten", "tuned"):
+    assert isinstance(runs["full calls tuned"][0].components.vae.encoder, ChunkTunedEncoder)
+    for name in ("rewritten", "tuned", "full calls tuned"):
         assert runs[name][1] == pytest.approx(eager_losses, rel=1e-3, abs=1e-5), name
 
 
