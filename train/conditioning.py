@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from diffusers import AutoencoderKL
-from torch import nn
 from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
+from torch import nn
 from transformers import CLIPVisionModelWithProjection
 
 from dataset.batch import AA2Batch, frames_showing
@@ -90,7 +90,8 @@ def compile_encoder(encoder: nn.Module, tuning: str, chunk: int, backend="induct
     for every call (``"all"``)."""
     if tuning == "full":
         return ChunkTunedEncoder(encoder, chunk, backend)
-    return torch.compile(encoder, backend=backend, dynamic=False, options={"coordinate_descent_tuning": tuning == "all"})
+    tuned = tuning == "all"
+    return torch.compile(encoder, backend=backend, dynamic=False, options={"coordinate_descent_tuning": tuned})
 
 
 def precompile_encoder(vae: AutoencoderKL, batch: AA2Batch, options, chunk: int, pad_to: int = 0,

@@ -139,9 +139,10 @@ class ModelConfig:
     against 127.6 ms for 49 images of 512x512 (its normalising pass at full resolution 2.2 against
     3.0 ms a call), and the compiled stage-2 step 0.3137 against 0.3165 and 0.3173 s (1%); tuning
     one input size took 162 against 38 s of compiling, and at batch 4 on an H200, where a step can
-    make seven sizes, about 90-140 s each; there ``full`` tuned the size of 49 images in 114-165 s and
-    the step took 1.020 against 1.040-1.042 s (40.1% MFU; 1.027 against 1.048 s on another card). Off by default for that
-    first compile; the compile cache (``compile_cache``) keeps the tuned kernels for the runs after it."""
+    make seven sizes, about 90-140 s each; there ``full`` tuned the size of 49 images in 114-165 s,
+    and the step took 1.020 against 1.040-1.042 s (40.1% MFU; 1.027 against 1.048 s on another
+    card). Off by default for that first compile; the compile cache (``compile_cache``) keeps the
+    tuned kernels for the runs after it."""
     vae_precompile: bool = True
     """With ``compile_vae`` on CUDA, compile the encoder for every input size a step can send it
     (from the batch size, the frames and the model's inputs: 35, 42 and 49 images with the

@@ -53,7 +53,8 @@ def test_cuda_graph_steps_follow_the_compiled_steps(shards, tmp_path, monkeypatc
 def test_compiled_padded_vae_encoder_gives_the_eager_steps(shards, tmp_path):
     """Stage 2 encodes 19-27 images a step here; in calls of 4 with the last one padded to 3, the
     compiled encoder's padding must not shift or leak into any image's latent, rewritten for
-    channels-last code (``model.rewrite_vae``) or not, its kernels tuned (``model.vae_tuning``: every call, or the full calls of 4 only) or not."""
+    channels-last code (``model.rewrite_vae``) or not, its kernels tuned (``model.vae_tuning``:
+    every call, or only the full calls of 4) or not."""
     runs = {}
     ways = {"eager": [], "compiled": ["model.compile_vae=true", "model.rewrite_vae=false"],
             "rewritten": ["model.compile_vae=true", "model.rewrite_vae=true"],
