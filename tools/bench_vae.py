@@ -26,8 +26,10 @@ WAYS = ("eager", "eager_benchmark", "compiled", "compiled_channels_last", "compi
 def _compiled(encoder, way: str):
     import torch
 
-    if way in ("compiled_static", "compiled_rewritten", "compiled_tuned"):
-        return torch.compile(encoder, dynamic=False, options={"coordinate_descent_tuning": way == "compiled_tuned"})
+    from train.conditioning import compile_encoder
+
+    if way in ("compiled_static", "compiled_rewritten", "compiled_tuned"):  # as the trainer compiles it
+        return compile_encoder(encoder, "all" if way == "compiled_tuned" else "none", chunk=0)
     if way == "max_autotune":
         return torch.compile(encoder, dynamic=False, mode="max-autotune-no-cudagraphs")
     return torch.compile(encoder)

@@ -77,8 +77,7 @@ class ChunkTunedEncoder(nn.Module):
     def __init__(self, encoder: nn.Module, chunk: int, backend="inductor"):
         super().__init__()
         self.chunk = chunk
-        self.full = torch.compile(encoder, backend=backend, dynamic=False, options={"coordinate_descent_tuning": True})
-        self.rest = torch.compile(encoder, backend=backend, dynamic=False, options={"coordinate_descent_tuning": False})
+        self.full, self.rest = _static(encoder, True, backend), _static(encoder, False, backend)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return (self.full if len(images) == self.chunk else self.rest)(images)
@@ -88,9 +87,10 @@ def compile_encoder(encoder: nn.Module, tuning: str, chunk: int, backend="induct
     """``encoder`` compiled for static shapes, its kernels tuned by coordinate descent for no call
     (``tuning="none"``), for calls of ``chunk`` images (``"full"``, :class:`ChunkTunedEncoder`) or
     for every call (``"all"``)."""
-    if tuning == "full":
-        return ChunkTunedEncoder(encoder, chunk, backend)
-    tuned = tuning == "all"
+    return ChunkTunedEncoder(encoder, chunk, backend) if tuning == "full" else _static(encoder, tuning == "all", backend)
+
+
+def _static(encoder: nn.Module, tuned: bool, backend) -> nn.Module:
     return torch.compile(encoder, backend=backend, dynamic=False, options={"coordinate_descent_tuning": tuned})
 
 
